@@ -16,7 +16,7 @@ from typing import Sequence
 from pose3d_cli import __version__
 from pose3d_cli.errors import Pose3DError
 
-SUBCOMMANDS = ("infer", "batch", "detect", "lift", "train", "evaluate", "models", "download")
+SUBCOMMANDS = ("infer", "batch", "detect", "lift", "train", "evaluate", "dataset", "models", "download")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMANDS:
-        module = importlib.import_module(f"pose3d_cli.cli.{name}")
+        try:
+            module = importlib.import_module(f"pose3d_cli.cli.{name}")
+        except ModuleNotFoundError as exc:  # a subcommand whose optional module is absent
+            if exc.name != f"pose3d_cli.cli.{name}":
+                raise
+            continue
         p = module.add_parser(sub)
         p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress bars, only errors")

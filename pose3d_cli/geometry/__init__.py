@@ -1,0 +1,1 @@
+"""Camera geometry and rotations as pure functions over numpy arrays or torch tensors."""

@@ -1,0 +1,1 @@
+"""The temporal dilated-convolution lifter: model, checkpoints, and the one ``predict``."""

@@ -1,0 +1,65 @@
+"""``pose3d lift``: 2D keypoint file → 3D pose file."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "lift", help="lift a 2D keypoint file to 3D poses",
+        description="Lift 2D keypoints (a VideoPose3D custom .npz, or a keypoint .npz written by "
+                    "`pose3d detect`) to 3D poses with a temporal lifter; writes the pose file.")
+    p.add_argument("input", type=Path, help="2D keypoint file (.npz)")
+    p.add_argument("--checkpoint", default=None,
+                   help="registry name or checkpoint path (default: the registry default; see `pose3d models`)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output pose file (default: INPUT with .pose3d.npz next to it)")
+    p.add_argument("--no-flip", dest="flip", action="store_false",
+                   help="turn off test-time flip augmentation")
+    p.add_argument("--causal", action="store_true",
+                   help="the checkpoint is a causal model (all padding before the first frame)")
+    p.add_argument("--video", default=None, help="video name inside a multi-video custom .npz")
+    p.add_argument("--layout-in", default=None,
+                   help="input joint layout of a VideoPose3D checkpoint (coco17, h36m17, humaneva15); "
+                        "pose3d checkpoints name their own")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    return p
+
+
+def resolve_checkpoint_arg(value: str | None, quiet: bool = False) -> tuple[Path, str]:
+    """A path that exists is used as is; anything else goes to the model registry."""
+    if value is not None and Path(value).expanduser().exists():
+        path = Path(value).expanduser()
+        return path, str(path)
+    from pose3d_cli.zoo import resolve_checkpoint
+
+    return resolve_checkpoint(value, download=True, quiet=quiet)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pose3d_cli.device import select_device
+    from pose3d_cli.io.atomic import check_writable
+    from pose3d_cli.io.keypoint_file import load_keypoints
+    from pose3d_cli.io.pose_file import save_poses
+    from pose3d_cli.lifting.checkpoint import load_checkpoint
+    from pose3d_cli.lifting.predict import poses_from_track
+
+    out = args.out or args.input.with_name(args.input.name.removesuffix(".npz") + ".pose3d.npz")
+    check_writable(out, args.overwrite)
+    device = select_device(args.device)
+    t0 = time.perf_counter()
+    track = load_keypoints(args.input, video=args.video)
+    ckpt_path, ckpt_name = resolve_checkpoint_arg(args.checkpoint, quiet=args.quiet)
+    ck = load_checkpoint(ckpt_path, layout_in=args.layout_in, causal=True if args.causal else None)
+    ck.model_pos.to(device)
+    seq = poses_from_track(track, ck, flip=args.flip, device=device, checkpoint_name=ckpt_name)
+    save_poses(seq, out, overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"lifted {seq.num_frames} frames with {ckpt_name} ({ck.arch.receptive_field}-frame "
+              f"receptive field, flip {'on' if args.flip else 'off'}) in "
+              f"{time.perf_counter() - t0:.1f} s -> {out}")
+    return 0

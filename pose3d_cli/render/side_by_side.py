@@ -1,0 +1,181 @@
+"""The side-by-side render: the input frame with its 2D skeleton | the 3D skeleton.
+
+It streams: one decoded frame in, one composed frame out to the encoder; the only per-clip
+arrays held are the poses and keypoints. The 3D panel is one reused canvas (see
+:mod:`pose3d_cli.render.draw`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol
+
+import cv2
+import numpy as np
+
+from pose3d_cli.errors import InputError
+from pose3d_cli.render.draw import SkeletonPanel, View3D, draw_skeleton_2d, follow_centres
+from pose3d_cli.skeleton import Layout, get_layout
+
+#: Azimuth (degrees) of the 3D view when none is given: the display azimuth of Human3.6M
+#: camera 0, whose orientation also defines the in-the-wild world frame.
+DEFAULT_AZIMUTH_DEG = 70.0
+#: Output height (pixels) when none is given and the input is taller.
+MAX_DEFAULT_HEIGHT = 720
+
+
+class FrameWriter(Protocol):
+    """What the renderer writes to: ``write(frame_bgr)`` with ``(H, W, 3)`` uint8 frames."""
+
+    def write(self, frame_bgr: np.ndarray) -> None: ...
+
+
+@dataclass(frozen=True)
+class RenderLayout:
+    """Pixel geometry of the composed frame.
+
+    ``left_box`` is the area the input frame is fitted into (aspect kept, letterboxed),
+    ``panel`` the size of the 3D panel to its right; the output is ``(width, height)``.
+    """
+
+    width: int
+    height: int
+    left_box: tuple[int, int]
+    panel: tuple[int, int]
+
+
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2)) * 2)
+
+
+def parse_size(size: str | int | tuple[int, int] | None) -> int | tuple[int, int] | None:
+    """``"720"`` → 720 (output height); ``"1280x480"`` → (1280, 480) (whole output); ``None`` stays."""
+    if size is None or isinstance(size, (int, tuple)):
+        return size
+    text = str(size).lower().strip()
+    try:
+        if "x" in text:
+            w, h = (int(v) for v in text.split("x", 1))
+            if w < 64 or h < 64:
+                raise ValueError
+            return (w, h)
+        h = int(text)
+        if h < 64:
+            raise ValueError
+        return h
+    except ValueError:
+        raise InputError(f"--size {size!r}: expected an output height like 720 or a size WxH like "
+                         "1280x480 (each at least 64 pixels)") from None
+
+
+def plan_layout(src_w: int, src_h: int, size: int | tuple[int, int] | None = None) -> RenderLayout:
+    """Choose the output geometry for an input of ``src_w × src_h`` pixels.
+
+    ``size=None``: height = the input height (at most :data:`MAX_DEFAULT_HEIGHT`); ``size=H``:
+    that height. The input keeps its aspect on the left and the 3D panel is an ``H × H`` square.
+    ``size=(W, H)``: the whole output is ``W × H``; the 3D panel takes ``H`` pixels of width
+    (at most half of ``W``) and the input is letterboxed into the rest. All sizes are even
+    (yuv420p needs it).
+    """
+    size = parse_size(size)
+    if isinstance(size, tuple):
+        w, h = _even(size[0]), _even(size[1])
+        panel_w = _even(min(h, w / 2))
+        return RenderLayout(w, h, (w - panel_w, h), (panel_w, h))
+    h = _even(size if size is not None else min(src_h, MAX_DEFAULT_HEIGHT))
+    left_w = _even(src_w * h / src_h)
+    return RenderLayout(left_w + h, h, (left_w, h), (h, h))
+
+
+@dataclass(frozen=True)
+class RenderStats:
+    """What :func:`render_side_by_side` did: frames written, output size, seconds spent."""
+
+    frames: int
+    width: int
+    height: int
+    seconds: float
+
+
+def clip_radius_m(pose_world_m: np.ndarray) -> float:
+    """Side of the 3D view cube in metres: 1.7 m (the paper's) or more for a tall skeleton."""
+    finite = pose_world_m[np.isfinite(pose_world_m).all(axis=-1)]
+    if finite.size == 0:
+        return 1.7
+    return float(max(1.7, 1.15 * np.percentile(finite[:, 2], 99)))
+
+
+def render_side_by_side(
+    frames_bgr: Iterable[np.ndarray],
+    writer: FrameWriter,
+    *,
+    kpts_px: np.ndarray,
+    pose_world_m: np.ndarray,
+    fps: float,
+    src_size: tuple[int, int],
+    layout_2d: str | Layout = "coco17",
+    layout_3d: str | Layout = "h36m17",
+    filled_frames: np.ndarray | None = None,
+    size: int | tuple[int, int] | None = None,
+    azimuth_deg: float = DEFAULT_AZIMUTH_DEG,
+    orbit_deg_per_s: float = 0.0,
+    elevation_deg: float = 15.0,
+    progress: Callable[[int], None] | None = None,
+) -> RenderStats:
+    """Compose and write one output frame per input frame, streaming.
+
+    Args:
+        frames_bgr: the input frames, ``(h, w, 3)`` uint8 BGR, in order (an iterator: it is
+            consumed once and never stored).
+        writer: receives the composed ``(H, W, 3)`` uint8 BGR frames.
+        kpts_px: ``(T, K, 2)`` 2D keypoints in pixels of the input frames.
+        pose_world_m: ``(T, J, 3)`` 3D poses, world frame (metres, z up, ground at 0).
+        fps: frame rate of the input (the orbit and the time label use it).
+        src_size: (w, h) of the input frames.
+        filled_frames: ``(T,)`` bool, frames whose keypoints were interpolated (drawn grey).
+        size: output height, or (width, height) of the whole output (see :func:`plan_layout`).
+        azimuth_deg: starting azimuth of the 3D camera; ``orbit_deg_per_s`` turns it over time.
+
+    Stops after ``T`` frames or when the frames run out, whichever comes first; the caller
+    checks :attr:`RenderStats.frames` against the expected count.
+    """
+    lay2 = get_layout(layout_2d) if isinstance(layout_2d, str) else layout_2d
+    lay3 = get_layout(layout_3d) if isinstance(layout_3d, str) else layout_3d
+    kpts_px = np.asarray(kpts_px, np.float32)
+    pose_world_m = np.asarray(pose_world_m, np.float32)
+    t_total = pose_world_m.shape[0]
+    if kpts_px.shape[0] != t_total:
+        raise InputError(f"render: {kpts_px.shape[0]} frames of 2D keypoints but {t_total} 3D poses")
+    filled = np.zeros(t_total, bool) if filled_frames is None else np.asarray(filled_frames, bool)
+    geo = plan_layout(src_size[0], src_size[1], size)
+    src_w, src_h = src_size
+    scale = min(geo.left_box[0] / src_w, geo.left_box[1] / src_h)
+    fit_w, fit_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+    off_x, off_y = (geo.left_box[0] - fit_w) // 2, (geo.left_box[1] - fit_h) // 2
+    panel = SkeletonPanel(geo.panel, lay3)
+    centres = follow_centres(pose_world_m, fps)
+    radius = clip_radius_m(pose_world_m)
+    out = np.zeros((geo.height, geo.width, 3), np.uint8)
+    left = out[off_y:off_y + fit_h, off_x:off_x + fit_w]
+    right = out[:, geo.left_box[0]:]
+    start = time.perf_counter()
+    n = 0
+    for frame in frames_bgr:
+        if n >= t_total:
+            break
+        if frame.shape[1] != src_w or frame.shape[0] != src_h:
+            raise InputError(f"render: frame {n} is {frame.shape[1]}x{frame.shape[0]}, "
+                             f"expected {src_w}x{src_h}")
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        cv2.resize(frame, (fit_w, fit_h), dst=left, interpolation=interp)
+        draw_skeleton_2d(left, kpts_px[n], lay2, scale=scale, filled=bool(filled[n]),
+                         thickness=max(2, round(fit_h / 240)))
+        view = View3D((float(centres[n, 0]), float(centres[n, 1])), radius,
+                      azimuth_deg + orbit_deg_per_s * n / fps, elevation_deg)
+        right[:] = panel.draw(pose_world_m[n], view, label=f"{n / fps:6.2f} s")
+        writer.write(out)
+        n += 1
+        if progress is not None:
+            progress(1)
+    return RenderStats(n, geo.width, geo.height, time.perf_counter() - start)
