@@ -11,7 +11,7 @@ Convention:
       ``geometry.camera.camera_to_world_wild`` + ``ground_poses`` produce).
     - Azimuth and elevation follow matplotlib's ``view_init``: the camera looks at the centre
       from the direction ``(cos el cos az, cos el sin az, sin el)``.
-    - Pixels: x right, y down, origin top-left. Colours are BGR uint8.
+    - Pixels: x right, y down, origin top-left. Images are RGB uint8 (what ``io.video`` decodes and encodes).
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ import numpy as np
 
 from pose3d_cli.skeleton import Layout
 
-#: BGR colours by body side: left blue, right red/orange, centre dark grey (the paper's videos
-#: colour right limbs red and left black; blue reads better over video).
-SIDE_COLOURS_BGR: dict[str, tuple[int, int, int]] = {
-    "left": (215, 120, 30),
-    "right": (40, 60, 230),
+#: RGB colours by body side: left blue, right red, centre dark grey (the paper's videos colour
+#: right limbs red and left black; blue reads better over video).
+SIDE_COLOURS_RGB: dict[str, tuple[int, int, int]] = {
+    "left": (30, 120, 215),
+    "right": (230, 60, 40),
     "centre": (70, 70, 70),
 }
 #: Colour of keypoints that were interpolated (no detection in that frame).
-FILLED_COLOUR_BGR = (160, 160, 160)
+FILLED_COLOUR_RGB = (160, 160, 160)
 
 _SHIFT = 4  # sub-pixel bits for cv2 drawing
 _ONE = 1 << _SHIFT
@@ -43,14 +43,14 @@ def _fixed(points_px: np.ndarray) -> np.ndarray:
     return np.round(points_px * _ONE).astype(np.int32)
 
 
-def draw_skeleton_2d(frame_bgr: np.ndarray, kpts_px: np.ndarray, layout: Layout, *,
+def draw_skeleton_2d(frame_rgb: np.ndarray, kpts_px: np.ndarray, layout: Layout, *,
                      scale: float = 1.0, filled: bool = False, thickness: int = 3) -> None:
-    """Draw a 2D skeleton onto ``frame_bgr`` in place.
+    """Draw a 2D skeleton onto ``frame_rgb`` in place.
 
     Args:
-        frame_bgr: ``(H, W, 3)`` uint8 image, modified in place.
+        frame_rgb: ``(H, W, 3)`` uint8 image, modified in place.
         kpts_px: ``(J, 2)`` keypoints in pixels of the *source* frame; multiplied by ``scale``
-            to land on ``frame_bgr``. Non-finite joints are skipped.
+            to land on ``frame_rgb``. Non-finite joints are skipped.
         layout: joint layout of ``kpts_px`` (edges and sides for colouring).
         filled: the keypoints were interpolated, not detected; drawn in grey.
     """
@@ -60,14 +60,14 @@ def draw_skeleton_2d(frame_bgr: np.ndarray, kpts_px: np.ndarray, layout: Layout,
     for a, b in layout.edges:
         if not (ok[a] and ok[b]):
             continue
-        colour = FILLED_COLOUR_BGR if filled else SIDE_COLOURS_BGR[layout.edge_side((a, b))]
-        cv2.line(frame_bgr, tuple(fx[a]), tuple(fx[b]), colour, thickness, cv2.LINE_AA, _SHIFT)
+        colour = FILLED_COLOUR_RGB if filled else SIDE_COLOURS_RGB[layout.edge_side((a, b))]
+        cv2.line(frame_rgb, tuple(fx[a]), tuple(fx[b]), colour, thickness, cv2.LINE_AA, _SHIFT)
     r = max(2, thickness)
     for j in range(len(pts)):
         if ok[j]:
-            colour = FILLED_COLOUR_BGR if filled else SIDE_COLOURS_BGR[layout.side_of(j)]
-            cv2.circle(frame_bgr, tuple(fx[j]), r * _ONE, (255, 255, 255), -1, cv2.LINE_AA, _SHIFT)
-            cv2.circle(frame_bgr, tuple(fx[j]), (r - 1) * _ONE, colour, -1, cv2.LINE_AA, _SHIFT)
+            colour = FILLED_COLOUR_RGB if filled else SIDE_COLOURS_RGB[layout.side_of(j)]
+            cv2.circle(frame_rgb, tuple(fx[j]), r * _ONE, (255, 255, 255), -1, cv2.LINE_AA, _SHIFT)
+            cv2.circle(frame_rgb, tuple(fx[j]), (r - 1) * _ONE, colour, -1, cv2.LINE_AA, _SHIFT)
 
 
 def view_basis(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
@@ -105,16 +105,16 @@ class SkeletonPanel:
     """
 
     def __init__(self, size_px: tuple[int, int], layout: Layout, *, grid_step_m: float = 0.25,
-                 perspective: float = 4.0, background_bgr: tuple[int, int, int] = (250, 250, 250)) -> None:
+                 perspective: float = 4.0, background_rgb: tuple[int, int, int] = (250, 250, 250)) -> None:
         self.width, self.height = int(size_px[0]), int(size_px[1])
         self.layout = layout
         self.grid_step_m = float(grid_step_m)
         self.perspective = float(perspective)
         self.canvas = np.empty((self.height, self.width, 3), np.uint8)
-        self._background = np.array(background_bgr, np.uint8)
+        self._background = np.array(background_rgb, np.uint8)
         self._edges = np.array(layout.edges, np.int64).reshape(-1, 2)
-        self._edge_colours = [SIDE_COLOURS_BGR[layout.edge_side(tuple(e))] for e in layout.edges]
-        self._joint_colours = [SIDE_COLOURS_BGR[layout.side_of(j)] for j in range(layout.num_joints)]
+        self._edge_colours = [SIDE_COLOURS_RGB[layout.edge_side(tuple(e))] for e in layout.edges]
+        self._joint_colours = [SIDE_COLOURS_RGB[layout.side_of(j)] for j in range(layout.num_joints)]
         self._thickness = max(2, round(min(self.width, self.height) / 110))
 
     def project(self, points_m: np.ndarray, view: View3D) -> tuple[np.ndarray, np.ndarray]:

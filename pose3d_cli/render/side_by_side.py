@@ -26,9 +26,9 @@ MAX_DEFAULT_HEIGHT = 720
 
 
 class FrameWriter(Protocol):
-    """What the renderer writes to: ``write(frame_bgr)`` with ``(H, W, 3)`` uint8 frames."""
+    """What the renderer writes to: ``write(frame_rgb)`` with ``(H, W, 3)`` uint8 frames."""
 
-    def write(self, frame_bgr: np.ndarray) -> None: ...
+    def write(self, frame_rgb: np.ndarray) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def clip_radius_m(pose_world_m: np.ndarray) -> float:
 
 
 def render_side_by_side(
-    frames_bgr: Iterable[np.ndarray],
+    frames_rgb: Iterable[np.ndarray],
     writer: FrameWriter,
     *,
     kpts_px: np.ndarray,
@@ -126,9 +126,9 @@ def render_side_by_side(
     """Compose and write one output frame per input frame, streaming.
 
     Args:
-        frames_bgr: the input frames, ``(h, w, 3)`` uint8 BGR, in order (an iterator: it is
+        frames_rgb: the input frames, ``(h, w, 3)`` uint8 RGB, in order (an iterator: it is
             consumed once and never stored).
-        writer: receives the composed ``(H, W, 3)`` uint8 BGR frames.
+        writer: receives the composed ``(H, W, 3)`` uint8 RGB frames.
         kpts_px: ``(T, K, 2)`` 2D keypoints in pixels of the input frames.
         pose_world_m: ``(T, J, 3)`` 3D poses, world frame (metres, z up, ground at 0).
         fps: frame rate of the input (the orbit and the time label use it).
@@ -161,7 +161,7 @@ def render_side_by_side(
     right = out[:, geo.left_box[0]:]
     start = time.perf_counter()
     n = 0
-    for frame in frames_bgr:
+    for frame in frames_rgb:
         if n >= t_total:
             break
         if frame.shape[1] != src_w or frame.shape[0] != src_h:

@@ -30,7 +30,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
@@ -138,19 +138,13 @@ class Sampler(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
-@dataclass(frozen=True)
-class ValidationClip:
-    """One whole validation sequence.
-
-    Attributes:
-        kpts_norm: ``(T, J_in, 2)`` 2D keypoints, normalised screen coordinates.
-        pose_cam_m: ``(T, J_out, 3)`` ground-truth camera-frame poses, metres.
-        name: for logs (``"S9/Walking/cam0"``).
-    """
+class ClipLike(Protocol):
+    """A whole validation sequence (e.g. :class:`~pose3d_cli.training.data.SequencePair`):
+    ``kpts_norm (T, J_in, 2)`` normalised screen coordinates and ``pose_cam_m (T, J_out, 3)``
+    camera-frame metres (made root-relative here)."""
 
     kpts_norm: np.ndarray
     pose_cam_m: np.ndarray
-    name: str = ""
 
 
 @dataclass
@@ -158,7 +152,7 @@ class TrainingData:
     """Everything a run reads: samplers, validation clips and the layouts."""
 
     labelled: Sampler
-    validation: Sequence[ValidationClip]
+    validation: Sequence[ClipLike]
     layout_in: str
     layout_out: str
     unlabelled: Sampler | None = None
@@ -271,7 +265,7 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def validation_mpjpe(model: TemporalModel, clips: Sequence[ValidationClip], layout_in: str,
+def validation_mpjpe(model: TemporalModel, clips: Sequence[ClipLike], layout_in: str,
                      layout_out: str, flip: bool = False) -> float:
     """Frame-weighted MPJPE in metres of ``model`` over whole clips, predicted through the
     project's one :func:`~pose3d_cli.lifting.predict.predict` (padding, windows, flip) against
@@ -321,8 +315,10 @@ class _Run:
         self.traj_train: torch.nn.Module | None = None
         self.traj_eval: TemporalModel | None = None
         if config.semi_supervised:
-            self.traj_train = TemporalModelStrided(self.arch).to(self.device)
-            self.traj_eval = TemporalModel(self.arch).to(self.device)
+            # The trajectory model: the same architecture with one output joint (the root).
+            self.traj_arch = replace(self.arch, joints_out=1)
+            self.traj_train = TemporalModelStrided(self.traj_arch).to(self.device)
+            self.traj_eval = TemporalModel(self.traj_arch).to(self.device)
             params += list(self.traj_train.parameters())
         self.optimizer = torch.optim.Adam(params, lr=config.lr, amsgrad=True)
         self.scaler = torch.amp.GradScaler("cuda") if config.amp else None

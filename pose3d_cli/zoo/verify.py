@@ -64,15 +64,16 @@ def check_architecture(path: Path, entry: ModelEntry | None) -> Any:
 
     if entry is None:
         return load_checkpoint(path)
-    ck = load_checkpoint(path, layout_in=entry.layout_in, layout_out=entry.layout_out)
+    # Causality is not visible in the weights: the loader takes the entry's word for a
+    # VideoPose3D file and refuses a pose3d file that records the other kind.
+    ck = load_checkpoint(path, layout_in=entry.layout_in, layout_out=entry.layout_out,
+                         causal=entry.arch.causal)
     arch = ck.arch
     got = (tuple(int(w) for w in arch.filter_widths), int(arch.channels),
            int(arch.joints_in), int(arch.joints_out))
     want_channels = entry.arch.channels if entry.arch.channels is not None else got[1]
     want = (entry.arch.filter_widths, want_channels, entry.joints_in, entry.joints_out)
-    # Causality is not visible in the weights: compare it only where the file records it.
-    causal_ok = ck.source_format == "videopose3d" or bool(arch.causal) == entry.arch.causal
-    if got != want or not causal_ok:
+    if got != want or bool(arch.causal) != entry.arch.causal:
         got_s = _fmt_arch(*got) + (", causal" if arch.causal else "")
         want_s = _fmt_arch(entry.arch.filter_widths, entry.arch.channels, entry.joints_in,
                            entry.joints_out) + (", causal" if entry.arch.causal else "")
@@ -108,6 +109,13 @@ def verify_file(path: Path, entry: ModelEntry | None, expected: Expected | None 
     check_architecture(Path(path), entry)
     _VERIFIED[key] = digest
     return digest
+
+
+def remember_verified(path: Path, entry: ModelEntry | None, digest: str) -> None:
+    """Note that ``path`` (just renamed into place after verification) is verified."""
+    st = os.stat(path)
+    _VERIFIED[(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino,
+               entry.name if entry is not None else "")] = digest
 
 
 def forget_verified() -> None:

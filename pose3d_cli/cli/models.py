@@ -1,0 +1,199 @@
+"""``pose3d models``: list the checkpoint registry, show a model card, add a file you have.
+
+    pose3d models [--json]            table: name, receptive field, input, size, cached, licence
+    pose3d models info NAME [--json]  the model card (says when the checksum is trust-on-first-use)
+    pose3d models add NAME PATH       register a checkpoint file (a published name: copy it into
+                                      the cache after verifying it; a new name: a user entry)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+_SOURCE_SHORT = {"detectron": "Detectron", "cpn": "CPN", "ground-truth": "GT 2D", "unknown": "?"}
+
+
+def _common_flags() -> argparse.ArgumentParser:
+    # The CLI frame adds --debug/--quiet to `models`; the actions below accept them too, after
+    # the action name. SUPPRESS keeps a flag given before the action from being reset.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug logging")
+    common.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars, only errors")
+    return common
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "models", help="list, describe and add lifter checkpoints",
+        description="List the checkpoint registry (default), show a model card, or register a "
+                    "checkpoint file you already have. The cache is $POSE3D_HOME, else "
+                    "$XDG_CACHE_HOME/pose3d, else ~/.cache/pose3d.")
+    p.add_argument("--json", action="store_true", help="print the registry as JSON")
+    actions = p.add_subparsers(dest="models_action", metavar="ACTION")
+    common = _common_flags()
+    info = actions.add_parser("info", parents=[common], help="show the model card of NAME")
+    info.add_argument("name", metavar="NAME", help="model name (see `pose3d models`)")
+    info.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                      help="print the entry as JSON")
+    add = actions.add_parser(
+        "add", parents=[common], help="register a checkpoint file you already have",
+        description="With the name of a published model: verify PATH (size, checksum, "
+                    "architecture) and copy it into the cache, as a download would. With a new "
+                    "name: record PATH and its sha256 as a user entry (the file stays where it is "
+                    "and must not change).")
+    add.add_argument("name", metavar="NAME", help="a published model name, or a new name (arch.tag)")
+    add.add_argument("path", metavar="PATH", type=Path, help="the checkpoint file")
+    add.add_argument("--layout-in", default=None,
+                     help="joint layout of the 2D input (default: what the file says, else coco17)")
+    add.add_argument("--layout-out", default=None,
+                     help="joint layout of the 3D output (default: what the file says, else h36m17)")
+    add.add_argument("--licence", default="unknown", help="licence of the weights, for the card")
+    add.add_argument("--description", default="", help="one sentence for the card")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    action = getattr(args, "models_action", None)
+    if action == "info":
+        return _info(args)
+    if action == "add":
+        return _add(args)
+    return _list(args)
+
+
+def _entry_state(entry) -> tuple[str, int | None]:
+    """``(cached column text, size in bytes or None)`` for one entry."""
+    from pose3d_cli.zoo.cache import cached_path
+
+    path = cached_path(entry)
+    present = path.is_file()
+    size = entry.size if entry.size is not None else (path.stat().st_size if present else None)
+    if entry.kind == "builtin":
+        return ("built-in" if present else "not yet trained" if entry.status != "available"
+                else "missing"), size
+    if entry.kind == "user":
+        return ("user file" if present else "missing"), size
+    return ("yes" if present else "no"), size
+
+
+def _list(args: argparse.Namespace) -> int:
+    from pose3d_cli.zoo import default_checkpoint_name
+    from pose3d_cli.zoo.cache import cache_dir, cached_path
+    from pose3d_cli.zoo.card import human_size
+    from pose3d_cli.zoo.registry import load_registry
+
+    registry = load_registry()
+    default = default_checkpoint_name(registry)
+    if args.json:
+        models = []
+        for entry in registry:
+            state, size = _entry_state(entry)
+            path = cached_path(entry)
+            models.append({**entry.to_dict(), "cached": path.is_file(), "state": state,
+                           "local_path": str(path), "local_size": size,
+                           "default": entry.name == default,
+                           "recommended": entry.name == registry.default_name})
+        print(json.dumps({"cache": str(cache_dir()), "default": default,
+                          "recommended": registry.default_name, "models": models}, indent=2))
+        return 0
+    header = ("NAME", "RF", "INPUT", "SIZE", "CACHED", "LICENCE")
+    rows = []
+    for entry in registry:
+        state, size = _entry_state(entry)
+        mark = "*" if entry.name == default else " "
+        rows.append((f"{mark} {entry.name}", str(entry.receptive_field),
+                     f"{entry.layout_in} ({_SOURCE_SHORT.get(entry.input_source, entry.input_source)})",
+                     human_size(size), state, entry.licence))
+    widths = [max(len(r[i]) for r in rows + [("  " + header[0],) + header[1:]]) for i in range(6)]
+    fmt = "  ".join(f"{{:{'>' if i in (1, 3) else '<'}{w}}}" for i, w in enumerate(widths))
+    print(fmt.format("  " + header[0], *header[1:]).rstrip())
+    for r in rows:
+        print(fmt.format(*r).rstrip())
+    print(f"\n* default: {default}   recommended: {registry.default_name}   cache: {cache_dir()}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from pose3d_cli.zoo.cache import cached_path, trusted_record
+    from pose3d_cli.zoo.card import render_card
+    from pose3d_cli.zoo.registry import load_registry
+
+    registry = load_registry()
+    entry = registry.get(args.name)
+    if getattr(args, "json", False):
+        record = trusted_record(entry.file_name) if entry.kind == "published" else None
+        path = cached_path(entry)
+        print(json.dumps({**entry.to_dict(), "cached": path.is_file(), "local_path": str(path),
+                          "trust_on_first_use": entry.sha256 is None and entry.kind == "published",
+                          "trusted_record": record}, indent=2))
+        return 0
+    print(render_card(entry, registry, local=True))
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from pose3d_cli.errors import CheckpointError, DownloadError, InputError
+    from pose3d_cli.io.atomic import atomic_path
+    from pose3d_cli.zoo.cache import (cached_path, checkpoints_dir, ensure_writable_dir,
+                                      record_trust, save_user_entry)
+    from pose3d_cli.zoo.cache import sha256_file
+    from pose3d_cli.zoo.registry import NAME_PATTERN, entry_from_dict, load_registry
+    from pose3d_cli.zoo.verify import check_architecture, expected_for, verify_file
+
+    path: Path = args.path.expanduser()
+    if not path.is_file():
+        raise InputError(f"checkpoint file {path} not found; give the path of a file you have")
+    registry = load_registry()
+    name = args.name
+    if name in registry:
+        entry = registry.get(name)
+        if entry.kind == "builtin":
+            raise InputError(f"{name} is the built-in model and cannot be replaced; choose another NAME")
+        if entry.kind == "published":
+            try:
+                digest = verify_file(path, entry, expected_for(entry), what="file")
+            except DownloadError as exc:
+                raise CheckpointError(f"{exc}; it is not the published {entry.file_name}, so it "
+                                      f"was not added (use a new NAME to add it as your own)") from None
+            folder = ensure_writable_dir(checkpoints_dir())
+            dest = folder / entry.file_name
+            with atomic_path(dest, overwrite=True) as tmp:
+                shutil.copyfile(path, tmp)
+            if entry.sha256 is None:
+                record_trust(entry, digest, dest.stat().st_size, f"file://{path.resolve()}")
+            print(f"{name}: verified {path} (sha256 {digest}) and copied it to {cached_path(entry)}")
+            return 0
+    if not NAME_PATTERN.match(name):
+        raise InputError(f"model name {name!r} is not valid: use lower-case letters, digits, '-' "
+                         f"and '_', with at most one '.' (e.g. my-27f.walking)")
+    ck = check_architecture(path, None)
+    layout_in = args.layout_in or getattr(ck, "layout_in", None) or "coco17"
+    layout_out = args.layout_out or getattr(ck, "layout_out", None) or "h36m17"
+    if args.layout_in or args.layout_out:  # reload with the stated layouts so the loader checks them
+        from pose3d_cli.lifting.checkpoint import load_checkpoint
+
+        ck = load_checkpoint(path, layout_in=layout_in, layout_out=layout_out)
+    digest = sha256_file(path)
+    arch = ck.arch
+    data = {
+        "kind": "user", "file_name": path.name, "path": str(path.resolve()),
+        "size": path.stat().st_size, "sha256": digest, "urls": [],
+        "arch": {"filter_widths": [int(w) for w in arch.filter_widths],
+                 "channels": int(arch.channels), "causal": bool(arch.causal)},
+        "layout_in": layout_in, "layout_out": layout_out, "input_source": "unknown",
+        "licence": args.licence, "origin": f"added by the user from {path.resolve()}",
+        "description": args.description or f"Checkpoint added from {path.name}.",
+    }
+    entry_from_dict(name, data, str(path))  # validate before saving
+    where = save_user_entry(name, data)
+    rf = 1
+    for w in arch.filter_widths:
+        rf *= int(w)
+    print(f"{name}: added {path.resolve()} (receptive field {rf}, {layout_in} -> {layout_out}, "
+          f"sha256 {digest}) to {where}")
+    return 0

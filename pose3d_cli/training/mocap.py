@@ -1,0 +1,282 @@
+"""Retargeting motion capture to the Human3.6M-17 skeleton (plus virtual COCO-17 points).
+
+A rig map names, for each Human3.6M joint, the rig joints it is taken from (a weighted
+average, so a joint can sit between two rig joints). The neck/nose and head joints and the
+COCO face points (nose, eyes, ears) are placed in a head frame that turns with the rig's head
+joint, so head motion is kept even when a rig has no face joints.
+
+Convention:
+    output positions are in metres in a world frame with z up and the floor at z = 0 (the
+    Human3.6M world frame is z up, so its cameras apply), sampled at 50 Hz (Human3.6M's rate).
+    The body is scaled to a given standing height. The rig's up axis is detected from the
+    body (feet → thorax), so y-up and z-up files both work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from pose3d_cli.errors import InputError
+from pose3d_cli.skeleton import COCO17, H36M17
+from pose3d_cli.training.bvh import BvhMotion, forward_kinematics, local_transforms, read_bvh, \
+    resample_local
+
+#: Human3.6M's frame rate (Hz).
+TARGET_FPS = 50.0
+#: Standing height the retargeted body is scaled to unless told otherwise (metres).
+DEFAULT_HEIGHT_M = 1.75
+#: (leg length + hip-to-thorax) / standing height of an adult: how height is estimated from a rig.
+_BODY_TO_HEIGHT = 0.77
+
+Weighted = tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class RigMap:
+    """How one family of rigs maps to Human3.6M-17.
+
+    Attributes:
+        name: rig family name.
+        joints: Human3.6M-17 joint name → weighted rig joints, for every H36M joint except
+            ``neck_nose`` and ``head`` (placed from the head frame).
+        head_base: weighted rig joints at the top of the neck (base of the skull).
+        head_joint: rig joint whose orientation turns the head.
+        floor: rig joints that touch the floor (toes, feet), used to put the floor at z = 0.
+        toes: (left, right) rig joints at the toes, if any (used for the 32-joint file).
+    """
+
+    name: str
+    joints: Mapping[str, Weighted]
+    head_base: Weighted
+    head_joint: str
+    floor: tuple[str, ...]
+    toes: tuple[str, str] | None = None
+
+    def required(self) -> set[str]:
+        names = {n for w in self.joints.values() for n, _ in w}
+        names |= {n for n, _ in self.head_base}
+        return names | {self.head_joint} | set(self.floor)
+
+
+def _one(name: str) -> Weighted:
+    return ((name, 1.0),)
+
+
+#: Hips-rooted rigs (Mixamo/MotionBuilder naming, as in the bvhtools test files).
+HIPS_RIG = RigMap(
+    name="hips",
+    joints={
+        "hip": (("LeftUpLeg", 0.5), ("RightUpLeg", 0.5)),
+        "right_hip": _one("RightUpLeg"), "right_knee": _one("RightLeg"),
+        "right_foot": _one("RightFoot"),
+        "left_hip": _one("LeftUpLeg"), "left_knee": _one("LeftLeg"), "left_foot": _one("LeftFoot"),
+        "spine": (("Spine1", 0.5), ("Spine2", 0.5)), "thorax": _one("Neck"),
+        "left_shoulder": _one("LeftArm"), "left_elbow": _one("LeftForeArm"),
+        "left_wrist": _one("LeftHand"),
+        "right_shoulder": _one("RightArm"), "right_elbow": _one("RightForeArm"),
+        "right_wrist": _one("RightHand"),
+    },
+    head_base=_one("Head"), head_joint="Head",
+    floor=("LeftToe", "RightToe", "LeftFoot", "RightFoot"),
+    toes=("LeftToe", "RightToe"),
+)
+
+#: Blender (Rigify-style metarig) naming, as in the bvhtools Blender export.
+BLENDER_RIG = RigMap(
+    name="blender",
+    joints={
+        "hip": (("thigh.L", 0.5), ("thigh.R", 0.5)),
+        "right_hip": _one("thigh.R"), "right_knee": _one("shin.R"), "right_foot": _one("foot.R"),
+        "left_hip": _one("thigh.L"), "left_knee": _one("shin.L"), "left_foot": _one("foot.L"),
+        "spine": _one("spine.001"), "thorax": _one("neck"),
+        "left_shoulder": _one("upper_arm.L"), "left_elbow": _one("forearm.L"),
+        "left_wrist": _one("forearm.L_end"),
+        "right_shoulder": _one("upper_arm.R"), "right_elbow": _one("forearm.R"),
+        "right_wrist": _one("forearm.R_end"),
+    },
+    head_base=(("neck", 0.45), ("face", 0.55)), head_joint="face",
+    floor=("foot.L_end", "foot.R_end", "foot.L", "foot.R"),
+    toes=("foot.L_end", "foot.R_end"),
+)
+
+RIG_MAPS: dict[str, RigMap] = {r.name: r for r in (HIPS_RIG, BLENDER_RIG)}
+
+# Head-frame placement of face points, in metres for a 1.75 m person:
+# (up, forward, left) offsets from the head base (top of the neck).
+_HEAD_POINTS_M = {
+    "neck_nose": (0.02, 0.07, 0.0),
+    "head": (0.13, 0.02, 0.0),
+    "nose": (0.06, 0.10, 0.0),
+    "left_eye": (0.095, 0.085, 0.032), "right_eye": (0.095, 0.085, -0.032),
+    "left_ear": (0.075, 0.0, 0.075), "right_ear": (0.075, 0.0, -0.075),
+}
+
+
+@dataclass(frozen=True)
+class MocapClip:
+    """A retargeted capture.
+
+    Attributes:
+        h36m17_m: ``(T, 17, 3)`` float64 Human3.6M-17 joints, world metres, z up, floor z = 0.
+        coco17_m: ``(T, 17, 3)`` float64 virtual COCO-17 points in the same frame.
+        toes_m: ``(T, 2, 3)`` float64 left and right toe points (for the 32-joint file).
+        fps: frames per second (50).
+        name: clip name (file stem).
+        rig: rig family.
+        scale: file units → metres factor applied.
+    """
+
+    h36m17_m: np.ndarray
+    coco17_m: np.ndarray
+    toes_m: np.ndarray
+    fps: float
+    name: str
+    rig: str
+    scale: float
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.h36m17_m.shape[0])
+
+
+def detect_rig(bvh: BvhMotion) -> RigMap:
+    """The rig map whose joints all exist in ``bvh``.
+
+    Raises:
+        InputError: no known rig matches; the message lists the rigs and what is missing.
+    """
+    names = set(bvh.joint_names)
+    missing = {}
+    for rig in RIG_MAPS.values():
+        lack = rig.required() - names
+        if not lack:
+            return rig
+        missing[rig.name] = sorted(lack)
+    detail = "; ".join(f"{k} rig lacks {', '.join(v[:4])}" for k, v in missing.items())
+    raise InputError(f"{bvh.source}: unknown BVH rig ({detail}); supported rigs use Mixamo "
+                     "(Hips, LeftUpLeg, …) or Blender (pelvis, thigh.L, …) joint names")
+
+
+def _weighted(pos: np.ndarray, bvh: BvhMotion, w: Weighted) -> np.ndarray:
+    return sum(pos[:, bvh.index(n)] * k for n, k in w)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+
+def up_axis_rotation(up_dir: np.ndarray) -> np.ndarray:
+    """A proper rotation (a signed axis permutation) taking the file axis closest to ``up_dir``
+    to +z. ``up_dir``: ``(3,)`` in file axes. Returns ``(3, 3)``; world = R @ file."""
+    u = int(np.argmax(np.abs(up_dir)))
+    s = 1.0 if up_dir[u] > 0 else -1.0
+    rot = np.zeros((3, 3))
+    rot[2, u] = s
+    rot[0, (u + 1) % 3] = s  # negate one horizontal axis with the up axis: det stays +1
+    rot[1, (u + 2) % 3] = 1.0
+    return rot
+
+
+def retarget(bvh: BvhMotion, *, height_m: float = DEFAULT_HEIGHT_M, fps: float = TARGET_FPS,
+             rig: RigMap | None = None) -> MocapClip:
+    """Retarget a BVH capture to Human3.6M-17 (and virtual COCO-17) in metres at ``fps``.
+
+    Local rotations are resampled (quaternion interpolation) before forward kinematics, so bone
+    lengths stay constant. Returns a :class:`MocapClip`.
+    """
+    rig = rig or detect_rig(bvh)
+    rot, trans = local_transforms(bvh)
+    if abs(fps - bvh.fps) > 1e-6:
+        rot, trans = resample_local(rot, trans, bvh.fps, fps)
+    pos, grot = forward_kinematics(bvh.parents, rot, trans)
+
+    named = {n: _weighted(pos, bvh, w) for n, w in rig.joints.items()}
+    base = _weighted(pos, bvh, rig.head_base)
+    floor_pts = np.stack([pos[:, bvh.index(n)] for n in rig.floor], axis=1)
+    toes = (np.stack([pos[:, bvh.index(n)] for n in rig.toes], axis=1) if rig.toes
+            else np.stack([named["left_foot"], named["right_foot"]], axis=1))
+
+    # Axes: file → world z-up.
+    ankles = (named["left_foot"] + named["right_foot"]) / 2
+    axes = up_axis_rotation((named["thorax"] - ankles).mean(axis=0))
+
+    def to_world(x: np.ndarray) -> np.ndarray:
+        return x @ axes.T
+
+    named = {k: to_world(v) for k, v in named.items()}
+    base, floor_pts, toes = to_world(base), to_world(floor_pts), to_world(toes)
+    g_head = np.einsum("ab,tbc->tac", axes, grot[:, bvh.index(rig.head_joint)])
+
+    # Scale: estimate the standing height in file units from leg and torso lengths.
+    def seg(a: str, b: str) -> float:
+        return float(np.median(np.linalg.norm(named[a] - named[b], axis=-1)))
+
+    leg = 0.5 * (seg("left_hip", "left_knee") + seg("left_knee", "left_foot")
+                 + seg("right_hip", "right_knee") + seg("right_knee", "right_foot"))
+    torso = seg("hip", "thorax")
+    if not leg + torso > 0:
+        raise InputError(f"{bvh.source}: degenerate skeleton (zero leg and torso length)")
+    scale = height_m * _BODY_TO_HEIGHT / (leg + torso)
+    named = {k: v * scale for k, v in named.items()}
+    base, floor_pts, toes = base * scale, floor_pts * scale, toes * scale
+
+    # Head frame: body axes per frame, expressed in the head joint's frame, averaged over the
+    # clip; then turned by the head joint per frame.
+    up_b = _unit(named["thorax"] - named["hip"])
+    left_b = named["left_shoulder"] - named["right_shoulder"]
+    left_b = _unit(left_b - (left_b * up_b).sum(-1, keepdims=True) * up_b)
+    fwd_b = np.cross(left_b, up_b)
+    up_l = _unit(np.einsum("tba,tb->a", g_head, up_b))
+    fwd_l = np.einsum("tba,tb->a", g_head, fwd_b)
+    fwd_l = _unit(fwd_l - (fwd_l @ up_l) * up_l)
+    left_l = np.cross(up_l, fwd_l)
+    up_h, fwd_h, left_h = (np.einsum("tab,b->ta", g_head, v) for v in (up_l, fwd_l, left_l))
+    head_scale = height_m / DEFAULT_HEIGHT_M
+
+    def head_point(key: str) -> np.ndarray:
+        u, f, l = _HEAD_POINTS_M[key]
+        return base + head_scale * (u * up_h + f * fwd_h + l * left_h)
+
+    named["neck_nose"] = head_point("neck_nose")
+    named["head"] = head_point("head")
+
+    floor_z = np.percentile(floor_pts[..., 2].min(axis=1), 1.0)
+    shift = np.array([0.0, 0.0, floor_z])
+    h36m = np.stack([named[n] for n in H36M17.joint_names], axis=1) - shift
+    coco_src = {
+        "nose": head_point("nose"), "left_eye": head_point("left_eye"),
+        "right_eye": head_point("right_eye"), "left_ear": head_point("left_ear"),
+        "right_ear": head_point("right_ear"),
+        "left_ankle": named["left_foot"], "right_ankle": named["right_foot"],
+    }
+    for side in ("left", "right"):
+        for part in ("shoulder", "elbow", "wrist", "hip", "knee"):
+            coco_src[f"{side}_{part}"] = named[f"{side}_{part}"]
+    coco = np.stack([coco_src[n] for n in COCO17.joint_names], axis=1) - shift
+    return MocapClip(h36m17_m=h36m, coco17_m=coco, toes_m=toes - shift, fps=float(fps),
+                     name=Path(bvh.source).stem if bvh.source else "clip", rig=rig.name,
+                     scale=float(scale))
+
+
+def load_mocap(path: str | Path, *, height_m: float = DEFAULT_HEIGHT_M,
+               fps: float = TARGET_FPS) -> MocapClip:
+    """Read a BVH file and retarget it (see :func:`retarget`)."""
+    return retarget(read_bvh(path), height_m=height_m, fps=fps)
+
+
+def bone_lengths(pose_m: np.ndarray, parents: Sequence[int] = H36M17.parents) -> np.ndarray:
+    """Bone lengths ``(*, J-1)`` of poses ``(*, J, 3)`` (one per non-root joint, in joint order)."""
+    idx = [j for j, p in enumerate(parents) if p >= 0]
+    par = [parents[j] for j in idx]
+    return np.linalg.norm(pose_m[..., idx, :] - pose_m[..., par, :], axis=-1)
+
+
+def standing_height(clip: MocapClip) -> float:
+    """Median over frames of head-top height above the floor plus the skull above the head
+    joint (≈ 0.1 m for a 1.75 m person): a plausibility measure in metres."""
+    head_z = clip.h36m17_m[:, H36M17.index("head"), 2]
+    return float(np.median(head_z))
