@@ -42,6 +42,7 @@ def resolve_checkpoint_arg(value: str | None, quiet: bool = False) -> tuple[Path
 
 def run(args: argparse.Namespace) -> int:
     from pose3d_cli.device import select_device
+    from pose3d_cli.errors import InputError
     from pose3d_cli.io.atomic import check_writable
     from pose3d_cli.io.keypoint_file import load_keypoints
     from pose3d_cli.io.pose_file import save_poses
@@ -56,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     ckpt_path, ckpt_name = resolve_checkpoint_arg(args.checkpoint, quiet=args.quiet)
     ck = load_checkpoint(ckpt_path, layout_in=args.layout_in, causal=True if args.causal else None)
     ck.model_pos.to(device)
-    seq = poses_from_track(track, ck, flip=args.flip, device=device, checkpoint_name=ckpt_name)
+    try:
+        seq = poses_from_track(track, ck, flip=args.flip, device=device, checkpoint_name=ckpt_name)
+    except InputError as exc:
+        raise InputError(f"{args.input}: {exc}") from None
     save_poses(seq, out, overwrite=args.overwrite)
     if not args.quiet:
         print(f"lifted {seq.num_frames} frames with {ckpt_name} ({ck.arch.receptive_field}-frame "

@@ -61,6 +61,12 @@ def _swap_permutation(n: int, left: Sequence[int], right: Sequence[int]) -> np.n
     return perm
 
 
+def _mirror(x: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    out[..., 0] *= -1
+    return out
+
+
 def chunk_table(lengths: Sequence[int], chunk_length: int,
                 augment_flip: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``(seq, start, flip)`` table of all chunks, in the paper's order: per sequence its
@@ -129,12 +135,27 @@ class ChunkedSampler:
         self.num_sequences = len(pairs)
         self.lengths = np.array([p.num_frames for p in pairs], np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
-        self._kpts = np.ascontiguousarray(np.concatenate([p.kpts_norm for p in pairs]), np.float32)
-        self._pose = np.ascontiguousarray(np.concatenate([p.pose_cam_m for p in pairs]), np.float32)
-        self._traj = np.ascontiguousarray(np.concatenate([p.traj_cam_m for p in pairs]), np.float32)
-        self._intr = np.stack([np.asarray(p.intrinsics, np.float32) for p in pairs])
-        self._kps_perm = _swap_permutation(self._kpts.shape[1], kps_left, kps_right)
-        self._joints_perm = _swap_permutation(self._pose.shape[1], joints_left, joints_right)
+        kpts = np.concatenate([p.kpts_norm for p in pairs]).astype(np.float32)
+        pose = np.concatenate([p.pose_cam_m for p in pairs]).astype(np.float32)
+        traj = np.concatenate([p.traj_cam_m for p in pairs]).astype(np.float32)
+        intr = np.stack([np.asarray(p.intrinsics, np.float32) for p in pairs])
+        self._total = int(kpts.shape[0])
+        self._kps_perm = _swap_permutation(kpts.shape[1], kps_left, kps_right)
+        self._joints_perm = _swap_permutation(pose.shape[1], joints_left, joints_right)
+        if augment_flip:
+            # A mirrored copy of every buffer (x negated, left/right swapped; c_x and p_2
+            # negated) so a flipped window is a plain gather: memory for speed.
+            kpts = np.concatenate([kpts, _mirror(kpts[:, self._kps_perm])])
+            pose = np.concatenate([pose, _mirror(pose[:, self._joints_perm])])
+            traj = np.concatenate([traj, _mirror(traj)])
+            intr_f = intr.copy()
+            intr_f[:, 2] *= -1
+            intr_f[:, 8] *= -1
+            intr = np.concatenate([intr, intr_f])
+        self._kpts = np.ascontiguousarray(kpts)
+        self._pose = np.ascontiguousarray(pose)
+        self._traj = np.ascontiguousarray(traj)
+        self._intr = np.ascontiguousarray(intr)
         self._seq, self._start, self._flip = chunk_table(self.lengths, self.chunk_length,
                                                          self.augment_flip)
         self._win_2d = np.arange(self.chunk_length + 2 * self.pad, dtype=np.int64) \
@@ -190,24 +211,14 @@ class ChunkedSampler:
         start = np.asarray(start, np.int64)
         flip = np.asarray(flip, bool)
         last = (self.lengths[seq] - 1)[:, None]
-        base = self.offsets[seq][:, None]
-        idx_2d = base + np.clip(start[:, None] + self._win_2d[None], 0, last)
-        idx_3d = base + np.clip(start[:, None] + self._win_3d[None], 0, last)
-        kpts = self._kpts[idx_2d]  # (B, W, J_in, 2)
-        pose = self._pose[idx_3d]  # (B, L, J_out, 3)
-        traj = self._traj[idx_3d]  # (B, L, 1, 3)
-        intr = self._intr[seq]
-        if flip.any():
-            f = np.flatnonzero(flip)
-            k = kpts[f][:, :, self._kps_perm]
-            k[..., 0] *= -1
-            kpts[f] = k
-            p = pose[f][:, :, self._joints_perm]
-            p[..., 0] *= -1
-            pose[f] = p
-            traj[f, ..., 0] *= -1
-            intr[f, 2] *= -1
-            intr[f, 8] *= -1
+        # Flipped rows read from the mirrored half of the buffers (second copy).
+        base = (self.offsets[seq] + flip * self._total)[:, None]
+        idx_2d = base + np.clip(start[:, None] + self._win_2d[None], 0, last)  # (B, W)
+        idx_3d = base + np.clip(start[:, None] + self._win_3d[None], 0, last)  # (B, L)
+        kpts = np.take(self._kpts, idx_2d, axis=0)  # (B, W, J_in, 2)
+        pose = np.take(self._pose, idx_3d, axis=0)  # (B, L, J_out, 3)
+        traj = np.take(self._traj, idx_3d, axis=0)  # (B, L, 1, 3)
+        intr = np.take(self._intr, seq + flip * self.num_sequences, axis=0)  # (B, 9)
         return Batch(intrinsics=intr, pose_3d=pose, traj_3d=traj, kpts_2d=kpts,
                      seq_index=seq, start=start, flip=flip)
 

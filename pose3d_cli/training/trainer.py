@@ -288,8 +288,9 @@ def validation_mpjpe(model: TemporalModel, clips: Sequence[ClipLike], layout_in:
 # --------------------------------------------------------------------------------- the loop
 
 
-class _Run:
-    """State of one training run (models, optimiser, samplers, curves)."""
+class TrainingRun:
+    """State of one training run: models, optimiser, samplers, curves. :func:`train` drives it
+    epoch by epoch; benchmarks call :meth:`train_epoch` directly."""
 
     def __init__(self, config: TrainConfig, data: TrainingData, out_dir: Path, dist: DistContext,
                  progress: bool) -> None:
@@ -544,7 +545,7 @@ def train(config: TrainConfig, data: TrainingData, out_dir: str | Path, *, resum
         if backend == "nccl":
             torch.cuda.set_device(dist.local_rank)
         torch.distributed.init_process_group(backend=backend)
-    run = _Run(config, data, out_dir, dist, progress)
+    run = TrainingRun(config, data, out_dir, dist, progress)
     if resume is not None:
         ck = load_checkpoint(resume)
         if not ck.training_state:
@@ -607,7 +608,7 @@ def write_curve_png(path: Path, curves: dict) -> Path:
     return path
 
 
-def write_log(path: Path, run: _Run) -> Path:
+def write_log(path: Path, run: TrainingRun) -> Path:
     """JSON log: config, data description, curves, best validation error."""
     doc = {"config": run.config.to_dict(), "arch": run.arch.to_dict(), "receptive_field": run.arch.receptive_field,
            "layout_in": run.data.layout_in, "layout_out": run.data.layout_out, "data": run.data.description,

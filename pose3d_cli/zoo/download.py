@@ -120,7 +120,7 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
 def _fetch_once(url: str, partial: Path, timeout_s: float, expected_size: int | None,
-                label: str, quiet: bool, stream: TextIO) -> None:
+                size_source: str, label: str, quiet: bool, stream: TextIO) -> None:
     """One HTTP attempt, appending to ``partial``; raises _Transient or _Permanent."""
     from tqdm import tqdm
 
@@ -168,7 +168,8 @@ def _fetch_once(url: str, partial: Path, timeout_s: float, expected_size: int | 
             total = offset + length
         if expected_size is not None and total is not None and total != expected_size:
             partial.unlink(missing_ok=True)
-            raise _Permanent(f"the server offers {total} bytes, the registry says {expected_size}")
+            raise _Permanent(f"the server offers {total} bytes, expected {expected_size} "
+                             f"({size_source}); nothing was kept")
         received = offset
         with open(partial, mode) as fh, tqdm(
                 total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
@@ -193,16 +194,17 @@ def _fetch_once(url: str, partial: Path, timeout_s: float, expected_size: int | 
 
 
 def _fetch(url: str, partial: Path, *, timeout_s: float, retries: int, backoff_s: float,
-           expected_size: int | None, label: str, quiet: bool, stream: TextIO) -> None:
+           expected_size: int | None, size_source: str, label: str, quiet: bool,
+           stream: TextIO) -> None:
     attempt = 0
     while True:
         try:
-            _fetch_once(url, partial, timeout_s, expected_size, label, quiet, stream)
+            _fetch_once(url, partial, timeout_s, expected_size, size_source, label, quiet, stream)
             return
         except _Transient as exc:
             attempt += 1
             if attempt > retries:
-                raise _Transient(f"{exc} (gave up after {attempt} attempts)") from None
+                raise _Transient(f"{exc} (gave up after {attempt} attempt{'s' if attempt > 1 else ''})") from None
             delay = backoff_s * (2 ** (attempt - 1))
             if not quiet:
                 print(f"pose3d: {label}: {exc}; retrying in {delay:.1f} s "
@@ -282,7 +284,9 @@ def download(entry: ModelEntry, *, quiet: bool = False, force: bool = False,
         for url in urls:
             try:
                 _fetch(url, partial, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
-                       expected_size=expected.size, label=entry.file_name, quiet=quiet,
+                       expected_size=expected.size,
+                       size_source="recorded at its first download" if expected.trusted else "published",
+                       label=entry.file_name, quiet=quiet,
                        stream=stream)
             except (_Transient, _Permanent) as exc:
                 errors.append(f"{url}: {exc}")

@@ -1,0 +1,108 @@
+"""``pose3d infer``: one video in; 3D poses and a side-by-side 3D skeleton video out.
+
+Every flag maps to one keyword argument of :func:`pose3d_cli.pipeline.infer_video`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _float_or_none(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def add_infer_options(p: argparse.ArgumentParser, *, single: bool = True) -> None:
+    """The options ``infer`` and ``batch`` share (``single``: also ``--out`` and ``--keypoints``)."""
+    out = p.add_argument_group("outputs")
+    if single:
+        out.add_argument("--out", type=Path, default=None,
+                         help="the render's path (e.g. render.mp4); the other files go beside it "
+                              "with the same stem (default: VIDEO's stem + .pose3d.mp4 beside VIDEO)")
+    out.add_argument("--out-dir", type=Path, default=None,
+                     help="folder for the outputs (default: beside the input)")
+    out.add_argument("--export", default="npz", metavar="FORMATS",
+                     help="comma-separated pose outputs among npz (the pose file), json (web "
+                          "viewer), csv (frame,time_s,joint,x,y,z), bvh (Blender); default: npz")
+    out.add_argument("--no-render", dest="render", action="store_false",
+                     help="skip the side-by-side video (only the --export files)")
+    out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+    model = p.add_argument_group("models")
+    model.add_argument("--detector", default="mediapipe",
+                       help="2D keypoint detector backend (default: mediapipe, built in)")
+    model.add_argument("--checkpoint", default=None, metavar="NAME|PATH",
+                       help="lifter: registry name (see `pose3d models`) or checkpoint file "
+                            "(default: the registry default)")
+    model.add_argument("--no-flip", dest="flip", action="store_false",
+                       help="turn off test-time flip augmentation (a little faster, a little worse)")
+    model.add_argument("--causal", action="store_true",
+                       help="require a causal lifter (uses only past frames, for streaming)")
+    if single:
+        model.add_argument("--keypoints", type=Path, default=None, metavar="FILE",
+                           help="2D keypoint file (from `pose3d detect`) to use instead of detecting")
+    model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                       help="auto (CUDA when present), cpu or cuda")
+    model.add_argument("--no-resample", dest="resample", action="store_false",
+                       help="lift at the clip's own frame rate instead of resampling to the "
+                            "models' 50 fps and back")
+
+    view = p.add_argument_group("render")
+    view.add_argument("--azimuth", type=_float_or_none, default=None, metavar="DEG",
+                      help="starting azimuth of the 3D view in degrees (default: 70)")
+    view.add_argument("--orbit", type=_float_or_none, default=0.0, metavar="DEG_PER_S",
+                      help="turn the 3D camera around the subject at this many degrees per second")
+    view.add_argument("--size", default=None, metavar="H|WxH",
+                      help="render height (e.g. 720) or whole size (e.g. 1600x600); default: the "
+                           "input's height, at most 720")
+    view.add_argument("--fps", type=_float_or_none, default=None,
+                      help="the clip's frame rate, overriding the container's (or an image folder's)")
+
+    rng = p.add_argument_group("range")
+    rng.add_argument("--start", type=_float_or_none, default=None, metavar="SECONDS",
+                     help="begin at this time")
+    rng.add_argument("--end", type=_float_or_none, default=None, metavar="SECONDS",
+                     help="stop at this time")
+    rng.add_argument("--limit", type=int, default=None, metavar="N",
+                     help="process at most N frames (from --start)")
+
+
+def infer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of ``infer_video`` from parsed options (1:1)."""
+    from pose3d_cli.render.side_by_side import DEFAULT_AZIMUTH_DEG
+
+    kw = dict(
+        out_dir=args.out_dir, detector=args.detector, checkpoint=args.checkpoint, device=args.device,
+        flip=args.flip, causal=args.causal, render=args.render, export=args.export,
+        azimuth=DEFAULT_AZIMUTH_DEG if args.azimuth is None else args.azimuth, orbit=args.orbit,
+        size=args.size, fps=args.fps, start=args.start, end=args.end, limit=args.limit,
+        resample=args.resample, overwrite=args.overwrite, quiet=args.quiet)
+    if hasattr(args, "out"):
+        kw["out"] = args.out
+    if hasattr(args, "keypoints"):
+        kw["keypoints"] = args.keypoints
+    return kw
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "infer", help="video of a person → 3D poses and a 3D skeleton video",
+        description="Detect the person's 2D keypoints, lift them to 3D with the temporal model, "
+                    "and write the pose file (plus any --export formats) and a side-by-side video: "
+                    "the input with its 2D skeleton beside the 3D skeleton.",
+        epilog="example: pose3d infer examples/walk.mp4 --export npz,bvh --orbit 20")
+    p.add_argument("video", type=Path, help="input video (mp4, mov, avi, mkv, webm) or image folder")
+    add_infer_options(p, single=True)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from pose3d_cli.pipeline import infer_video
+
+    infer_video(args.video, **infer_kwargs(args))
+    return 0
