@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class Models:
     @classmethod
     def load(cls, *, detector: str = "mediapipe", checkpoint: str | os.PathLike | None = None,
              device: str = "auto", causal: bool = False, quiet: bool = False,
-             need_detector: bool = True) -> "Models":
+             need_detector: bool = True) -> Models:
         """Resolve the device once, load the lifter (registry name, path, or the default) and,
         when ``need_detector``, the detector backend."""
         from pose3d_cli.device import select_device
@@ -170,12 +171,12 @@ def frame_range(num_frames: int, fps: float, *, start: float | None = None, end:
     (counted from ``start``). Raises :class:`InputError` for an empty or out-of-clip range."""
     if start is not None and start < 0:
         raise InputError(f"{source}: --start {start} is negative; give seconds from the clip's beginning")
-    first = int(round((start or 0.0) * fps))
+    first = round((start or 0.0) * fps)
     stop = num_frames
     if end is not None:
         if limit is not None:
             raise InputError("give either --end or --limit, not both")
-        stop = min(num_frames, int(round(end * fps)))
+        stop = min(num_frames, round(end * fps))
     if limit is not None:
         if limit < 1:
             raise InputError(f"--limit {limit}: give a positive number of frames")
@@ -189,23 +190,30 @@ def frame_range(num_frames: int, fps: float, *, start: float | None = None, end:
     return first, stop
 
 
-def resample_time(values: np.ndarray, src_fps: float, dst_fps: float,
-                  num_out: int | None = None) -> np.ndarray:
-    """Linear interpolation in time of ``values (T, ...)`` sampled at ``src_fps`` to ``dst_fps``.
-
-    Output frame ``k`` is the value at time ``k / dst_fps``; the default length covers the input
-    span, ``floor((T - 1) · dst / src) + 1``. Times past the last input frame hold it.
-    """
+def interp_time(values: np.ndarray, t_in: np.ndarray, t_out: np.ndarray) -> np.ndarray:
+    """Linear interpolation along axis 0: ``values (T, ...)`` sampled at increasing times
+    ``t_in (T,)`` → values at ``t_out (M,)`` (times outside ``t_in`` hold the edge values)."""
     values = np.asarray(values)
     t = values.shape[0]
-    if num_out is None:
-        num_out = int(np.floor((t - 1) * dst_fps / src_fps + 1e-6)) + 1
-    pos = np.arange(num_out) * (src_fps / dst_fps)
-    pos = np.clip(pos, 0, t - 1)
-    i0 = np.floor(pos).astype(np.int64)
-    i1 = np.minimum(i0 + 1, t - 1)
+    if t == 1:
+        return np.repeat(values, len(t_out), axis=0)
+    pos = np.interp(np.asarray(t_out, np.float64), np.asarray(t_in, np.float64), np.arange(t))
+    i0 = np.minimum(np.floor(pos).astype(np.int64), t - 2)
     w = (pos - i0).reshape((-1,) + (1,) * (values.ndim - 1))
-    return (values[i0] * (1 - w) + values[i1] * w).astype(values.dtype, copy=False)
+    return (values[i0] * (1 - w) + values[i0 + 1] * w).astype(values.dtype, copy=False)
+
+
+def resample_times(num_frames: int, src_fps: float, dst_fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frame times (seconds) of a clip at ``src_fps`` and of its resampling at ``dst_fps``.
+
+    The resampled times are ``k / dst_fps`` for ``k = 0 .. ceil((T - 1) · dst / src)``, the last
+    one clipped to the clip's last frame time, so the resampled track spans the whole clip and
+    resampling back interpolates everywhere.
+    """
+    t_src = np.arange(num_frames) / float(src_fps)
+    m = int(np.ceil((num_frames - 1) * dst_fps / src_fps - 1e-6)) + 1
+    t_dst = np.minimum(np.arange(m) / float(dst_fps), t_src[-1])
+    return t_src, t_dst
 
 
 def clean_track(track):
@@ -408,12 +416,13 @@ def _lift(track, models: Models, *, flip: bool, resample: bool) -> tuple[np.ndar
     do_resample = resample and abs(src_fps / MODEL_FPS - 1.0) > RESAMPLE_TOLERANCE and n > 1
     if not do_resample:
         return lift_track(track, models.checkpoint, flip=flip, device=models.device), False
-    kpts = resample_time(track.keypoints_px, src_fps, MODEL_FPS)
-    scores = resample_time(track.scores, src_fps, MODEL_FPS)
+    t_src, t_model = resample_times(n, src_fps, MODEL_FPS)
+    kpts = interp_time(track.keypoints_px, t_src, t_model)
+    scores = interp_time(track.scores, t_src, t_model)
     at_model_rate = replace(track, keypoints_px=kpts, scores=scores, fps=MODEL_FPS, boxes=None,
                             box_scores=None, filled_frames=None, filled_joints=None)
     pose_model_rate = lift_track(at_model_rate, models.checkpoint, flip=flip, device=models.device)
-    back = resample_time(pose_model_rate, MODEL_FPS, src_fps, num_out=n)
+    back = interp_time(pose_model_rate, t_model, t_src)
     return back.astype(np.float32), True
 
 
@@ -446,13 +455,13 @@ def _render(video: Path, path: Path, track, pose_world_m: np.ndarray, first: int
             *, size, azimuth: float, orbit: float, overwrite: bool, quiet: bool) -> Path:
     from pose3d_cli.errors import VideoError
     from pose3d_cli.io.video import VideoWriter, iter_frames
-    from pose3d_cli.render.side_by_side import render_side_by_side
+    from pose3d_cli.render.side_by_side import prefetch, render_side_by_side
 
     n = pose_world_m.shape[0]
     with _bar(n, "render", quiet) as bar, VideoWriter(path, fps=fps, overwrite=overwrite) as writer:
         stats = render_side_by_side(
-            iter_frames(video, first, stop), writer, kpts_px=track.keypoints_px, pose_world_m=pose_world_m,
-            fps=fps, src_size=(track.width, track.height), layout_2d=track.layout,
+            prefetch(iter_frames(video, first, stop)), writer, kpts_px=track.keypoints_px,
+            pose_world_m=pose_world_m, fps=fps, src_size=(track.width, track.height), layout_2d=track.layout,
             filled_frames=track.filled_frames, size=size, azimuth_deg=azimuth, orbit_deg_per_s=orbit,
             progress=bar.update)
         if stats.frames != n:

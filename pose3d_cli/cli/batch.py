@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -112,7 +111,8 @@ _MODEL_KW: dict[str, Any] = {}
 def _init_worker(model_kw: dict[str, Any]) -> None:
     global _MODELS, _MODEL_KW
     _MODELS, _MODEL_KW = None, dict(model_kw)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # unwind: temporary outputs are removed
 
 
 def _models():
@@ -128,10 +128,9 @@ def process_clip(clip: Path, clip_out_dir: Path, kwargs: dict[str, Any], display
     """Run ``infer_video`` on one clip, write its done-marker, and report (never raises for a
     bad clip: the error goes into the report)."""
     from pose3d_cli.errors import Pose3DError
-    from pose3d_cli.pipeline import infer_video, output_paths
+    from pose3d_cli.pipeline import infer_video
 
     t0 = time.perf_counter()
-    paths = output_paths(clip, out_dir=clip_out_dir, export=kwargs["export"], render=kwargs["render"])
     marker = _marker(clip, clip_out_dir)
     marker.unlink(missing_ok=True)
     try:
@@ -139,7 +138,7 @@ def process_clip(clip: Path, clip_out_dir: Path, kwargs: dict[str, Any], display
                              **{**kwargs, "overwrite": True, "quiet": True})
     except Pose3DError as exc:
         return ClipReport(display, "failed", seconds=time.perf_counter() - t0, error=str(exc))
-    except Exception as exc:  # noqa: BLE001 - one clip's bug must not stop the batch
+    except Exception as exc:
         log.debug("clip %s failed", clip, exc_info=True)
         return ClipReport(display, "failed", seconds=time.perf_counter() - t0,
                           error=f"internal error {exc.__class__.__name__}: {exc} (rerun with --debug)")
@@ -197,8 +196,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             todo.append((clip, cdir, display))
 
-    model_kw = dict(detector=args.detector, checkpoint=args.checkpoint, device=args.device,
-                    causal=args.causal, quiet=True)
+    model_kw = {"detector": args.detector, "checkpoint": args.checkpoint, "device": args.device,
+                "causal": args.causal, "quiet": True}
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     bar = tqdm(total=len(clips), initial=len(clips) - len(todo), unit="clip", desc="batch",
                disable=args.quiet, dynamic_ncols=True)
@@ -217,8 +216,9 @@ def run(args: argparse.Namespace) -> int:
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
             ctx = mp.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(model_kw,)) as pool:
+            pool = ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx, initializer=_init_worker,
+                                       initargs=(model_kw,))
+            try:
                 futures = {pool.submit(process_clip, clip, cdir, kwargs, display): clip
                            for clip, cdir, display in todo}
                 for fut in as_completed(futures):
@@ -226,6 +226,18 @@ def run(args: argparse.Namespace) -> int:
                     rows[clip] = fut.result()
                     _note(bar, rows[clip], args.quiet)
                     bar.update(1)
+            except BaseException:
+                # Interrupted: drop the queued clips and stop the running ones (their SIGTERM
+                # handler unwinds, so the temporary files are removed and no marker is written).
+                workers = list(getattr(pool, "_processes", {}).values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                for proc in workers:
+                    if proc.is_alive():
+                        proc.terminate()
+                for proc in workers:
+                    proc.join(timeout=10)
+                raise
+            pool.shutdown()
     finally:
         bar.close()
         signal.signal(signal.SIGTERM, previous)

@@ -76,12 +76,14 @@ def infer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of ``infer_video`` from parsed options (1:1)."""
     from pose3d_cli.render.side_by_side import DEFAULT_AZIMUTH_DEG
 
-    kw = dict(
-        out_dir=args.out_dir, detector=args.detector, checkpoint=args.checkpoint, device=args.device,
-        flip=args.flip, causal=args.causal, render=args.render, export=args.export,
-        azimuth=DEFAULT_AZIMUTH_DEG if args.azimuth is None else args.azimuth, orbit=args.orbit,
-        size=args.size, fps=args.fps, start=args.start, end=args.end, limit=args.limit,
-        resample=args.resample, overwrite=args.overwrite, quiet=args.quiet)
+    kw: dict[str, Any] = {
+        "out_dir": args.out_dir, "detector": args.detector, "checkpoint": args.checkpoint,
+        "device": args.device, "flip": args.flip, "causal": args.causal, "render": args.render,
+        "export": args.export,
+        "azimuth": DEFAULT_AZIMUTH_DEG if args.azimuth is None else args.azimuth,
+        "orbit": args.orbit, "size": args.size, "fps": args.fps, "start": args.start, "end": args.end,
+        "limit": args.limit, "resample": args.resample, "overwrite": args.overwrite, "quiet": args.quiet,
+    }
     if hasattr(args, "out"):
         kw["out"] = args.out
     if hasattr(args, "keypoints"):

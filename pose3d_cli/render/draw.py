@@ -204,7 +204,7 @@ def follow_centres(pose_world_m: np.ndarray, fps: float, *, root: int = 0,
         return np.zeros((t, 2))
     idx = np.arange(t)
     xy = np.stack([np.interp(idx, idx[good], xy[good, k]) for k in range(2)], axis=1)
-    half = max(0, int(round(smooth_s * fps / 2)))
+    half = max(0, round(smooth_s * fps / 2))
     if half == 0 or t == 1:
         return xy
     padded = np.concatenate([np.repeat(xy[:1], half, 0), xy, np.repeat(xy[-1:], half, 0)])

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -96,15 +96,14 @@ def write_csv(path: str | Path, pose_world_m: np.ndarray, fps: float, *, layout:
     lay = get_layout(layout) if isinstance(layout, str) else layout
     p = _check_poses(pose_world_m, lay)
     path = Path(path)
-    with atomic_path(path, overwrite) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(("frame", "time_s", "joint", "x", "y", "z"))
-            for t in range(p.shape[0]):
-                time_s = f"{t / fps:.4f}"
-                for j, name in enumerate(lay.joint_names):
-                    x, y, z = p[t, j]
-                    w.writerow((t, time_s, name, f"{x:.4f}", f"{y:.4f}", f"{z:.4f}"))
+    with atomic_path(path, overwrite) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(("frame", "time_s", "joint", "x", "y", "z"))
+        for t in range(p.shape[0]):
+            time_s = f"{t / fps:.4f}"
+            for j, name in enumerate(lay.joint_names):
+                x, y, z = p[t, j]
+                w.writerow((t, time_s, name, f"{x:.4f}", f"{y:.4f}", f"{z:.4f}"))
     return path
 
 

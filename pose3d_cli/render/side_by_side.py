@@ -7,15 +7,23 @@ arrays held are the poses and keypoints. The 3D panel is one reused canvas (see
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from pose3d_cli.errors import InputError
-from pose3d_cli.render.draw import SkeletonPanel, View3D, draw_skeleton_2d, follow_centres
+from pose3d_cli.render.draw import (
+    SkeletonPanel,
+    View3D,
+    draw_skeleton_2d,
+    follow_centres,
+)
 from pose3d_cli.skeleton import Layout, get_layout
 
 #: Azimuth (degrees) of the 3D view when none is given: the display azimuth of Human3.6M
@@ -46,7 +54,7 @@ class RenderLayout:
 
 
 def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
+    return max(2, round(x / 2) * 2)
 
 
 def parse_size(size: str | int | tuple[int, int] | None) -> int | tuple[int, int] | None:
@@ -96,6 +104,50 @@ class RenderStats:
     width: int
     height: int
     seconds: float
+
+
+def prefetch(frames: Iterable[np.ndarray], depth: int = 4) -> Iterator[np.ndarray]:
+    """Pull ``frames`` in a background thread, at most ``depth`` ahead (memory stays bounded).
+
+    Decoding (PyAV) releases the GIL, so it overlaps with drawing here while the ffmpeg
+    encoder runs in its own process: the three stages of the render proceed in parallel.
+    An exception in the decoder is re-raised in the caller's thread.
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for f in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(f, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=work, name="pose3d-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        close = getattr(frames, "close", None)
+        thread.join(timeout=5)
+        if close is not None and not thread.is_alive():
+            close()
 
 
 def clip_radius_m(pose_world_m: np.ndarray) -> float:

@@ -14,7 +14,7 @@ Convention:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -42,24 +42,29 @@ class RigMap:
     Attributes:
         name: rig family name.
         joints: Human3.6M-17 joint name → weighted rig joints, for every H36M joint except
-            ``neck_nose`` and ``head`` (placed from the head frame).
-        head_base: weighted rig joints at the top of the neck (base of the skull).
+            ``neck_nose`` and ``head``.
+        head_base: weighted rig joints at the top of the neck (base of the skull); it becomes
+            the ``neck_nose`` joint, and the head and face points are placed from it.
         head_joint: rig joint whose orientation turns the head.
-        floor: rig joints that touch the floor (toes, feet), used to put the floor at z = 0.
-        toes: (left, right) rig joints at the toes, if any (used for the 32-joint file).
+        floor: rig joints that may touch the floor (toes, feet); those present put the floor at
+            z = 0 (the feet when none is).
+        toes: candidate (left, right) toe joint pairs; the first present is used for the
+            32-joint file (the feet when none is).
+
+    Joint names are matched without a namespace prefix (``mixamorig:Hips`` → ``Hips``).
     """
 
     name: str
     joints: Mapping[str, Weighted]
     head_base: Weighted
     head_joint: str
-    floor: tuple[str, ...]
-    toes: tuple[str, str] | None = None
+    floor: tuple[str, ...] = ()
+    toes: tuple[tuple[str, str], ...] = ()
 
     def required(self) -> set[str]:
         names = {n for w in self.joints.values() for n, _ in w}
         names |= {n for n, _ in self.head_base}
-        return names | {self.head_joint} | set(self.floor)
+        return names | {self.head_joint}
 
 
 def _one(name: str) -> Weighted:
@@ -81,8 +86,9 @@ HIPS_RIG = RigMap(
         "right_wrist": _one("RightHand"),
     },
     head_base=_one("Head"), head_joint="Head",
-    floor=("LeftToe", "RightToe", "LeftFoot", "RightFoot"),
-    toes=("LeftToe", "RightToe"),
+    floor=("LeftToe", "RightToe", "LeftToeBase", "RightToeBase", "LeftToeBase_end",
+           "RightToeBase_end", "LeftFoot", "RightFoot"),
+    toes=(("LeftToe", "RightToe"), ("LeftToeBase", "RightToeBase")),
 )
 
 #: Blender (Rigify-style metarig) naming, as in the bvhtools Blender export.
@@ -100,15 +106,42 @@ BLENDER_RIG = RigMap(
     },
     head_base=(("neck", 0.45), ("face", 0.55)), head_joint="face",
     floor=("foot.L_end", "foot.R_end", "foot.L", "foot.R"),
-    toes=("foot.L_end", "foot.R_end"),
+    toes=(("foot.L_end", "foot.R_end"),),
 )
 
-RIG_MAPS: dict[str, RigMap] = {r.name: r for r in (HIPS_RIG, BLENDER_RIG)}
+#: Rigs with Chest/Collar/Hip/Knee/Ankle naming (as in the MocapBank BVH exports).
+COLLAR_RIG = RigMap(
+    name="collar",
+    joints={
+        "hip": (("LeftHip", 0.5), ("RightHip", 0.5)),
+        "right_hip": _one("RightHip"), "right_knee": _one("RightKnee"),
+        "right_foot": _one("RightAnkle"),
+        "left_hip": _one("LeftHip"), "left_knee": _one("LeftKnee"), "left_foot": _one("LeftAnkle"),
+        "spine": _one("Chest2"), "thorax": _one("Neck"),
+        "left_shoulder": _one("LeftShoulder"), "left_elbow": _one("LeftElbow"),
+        "left_wrist": _one("LeftWrist"),
+        "right_shoulder": _one("RightShoulder"), "right_elbow": _one("RightElbow"),
+        "right_wrist": _one("RightWrist"),
+    },
+    head_base=_one("Head"), head_joint="Head",
+    floor=("LeftAnkle_end", "RightAnkle_end", "LeftAnkle", "RightAnkle"),
+    toes=(("LeftAnkle_end", "RightAnkle_end"),),
+)
+
+RIG_MAPS: dict[str, RigMap] = {r.name: r for r in (HIPS_RIG, BLENDER_RIG, COLLAR_RIG)}
+
+
+def _base_name(name: str) -> str:
+    """A joint name without its namespace prefix (``mixamorig:LeftArm`` → ``LeftArm``)."""
+    return name.rsplit(":", 1)[-1]
+
+
+def _joint_lookup(bvh: BvhMotion) -> dict[str, int]:
+    return {_base_name(n): i for i, n in enumerate(bvh.joint_names)}
 
 # Head-frame placement of face points, in metres for a 1.75 m person:
 # (up, forward, left) offsets from the head base (top of the neck).
 _HEAD_POINTS_M = {
-    "neck_nose": (0.02, 0.07, 0.0),
     "head": (0.13, 0.02, 0.0),
     "nose": (0.06, 0.10, 0.0),
     "left_eye": (0.095, 0.085, 0.032), "right_eye": (0.095, 0.085, -0.032),
@@ -149,7 +182,7 @@ def detect_rig(bvh: BvhMotion) -> RigMap:
     Raises:
         InputError: no known rig matches; the message lists the rigs and what is missing.
     """
-    names = set(bvh.joint_names)
+    names = set(_joint_lookup(bvh))
     missing = {}
     for rig in RIG_MAPS.values():
         lack = rig.required() - names
@@ -158,11 +191,12 @@ def detect_rig(bvh: BvhMotion) -> RigMap:
         missing[rig.name] = sorted(lack)
     detail = "; ".join(f"{k} rig lacks {', '.join(v[:4])}" for k, v in missing.items())
     raise InputError(f"{bvh.source}: unknown BVH rig ({detail}); supported rigs use Mixamo "
-                     "(Hips, LeftUpLeg, …) or Blender (pelvis, thigh.L, …) joint names")
+                     "(Hips, LeftUpLeg, …), Blender (pelvis, thigh.L, …) or Chest/Collar "
+                     "(Hips, LeftHip, LeftKnee, LeftAnkle, …) joint names")
 
 
-def _weighted(pos: np.ndarray, bvh: BvhMotion, w: Weighted) -> np.ndarray:
-    return sum(pos[:, bvh.index(n)] * k for n, k in w)
+def _weighted(pos: np.ndarray, lookup: Mapping[str, int], w: Weighted) -> np.ndarray:
+    return sum(pos[:, lookup[n]] * k for n, k in w)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -182,22 +216,30 @@ def up_axis_rotation(up_dir: np.ndarray) -> np.ndarray:
 
 
 def retarget(bvh: BvhMotion, *, height_m: float = DEFAULT_HEIGHT_M, fps: float = TARGET_FPS,
-             rig: RigMap | None = None) -> MocapClip:
+             rig: RigMap | None = None, max_seconds: float | None = None) -> MocapClip:
     """Retarget a BVH capture to Human3.6M-17 (and virtual COCO-17) in metres at ``fps``.
 
     Local rotations are resampled (quaternion interpolation) before forward kinematics, so bone
-    lengths stay constant. Returns a :class:`MocapClip`.
+    lengths stay constant. ``max_seconds`` keeps only the start of the capture.
+    Returns a :class:`MocapClip`.
     """
     rig = rig or detect_rig(bvh)
+    if max_seconds is not None:
+        keep = max(2, int(np.ceil(max_seconds * bvh.fps)) + 1)
+        bvh = replace(bvh, motion=bvh.motion[:keep])
     rot, trans = local_transforms(bvh)
     if abs(fps - bvh.fps) > 1e-6:
         rot, trans = resample_local(rot, trans, bvh.fps, fps)
     pos, grot = forward_kinematics(bvh.parents, rot, trans)
 
-    named = {n: _weighted(pos, bvh, w) for n, w in rig.joints.items()}
-    base = _weighted(pos, bvh, rig.head_base)
-    floor_pts = np.stack([pos[:, bvh.index(n)] for n in rig.floor], axis=1)
-    toes = (np.stack([pos[:, bvh.index(n)] for n in rig.toes], axis=1) if rig.toes
+    lookup = _joint_lookup(bvh)
+    named = {n: _weighted(pos, lookup, w) for n, w in rig.joints.items()}
+    base = _weighted(pos, lookup, rig.head_base)
+    floor_names = [n for n in rig.floor if n in lookup]
+    floor_pts = (np.stack([pos[:, lookup[n]] for n in floor_names], axis=1) if floor_names
+                 else np.stack([named["left_foot"], named["right_foot"]], axis=1))
+    toe_pair = next((pair for pair in rig.toes if all(n in lookup for n in pair)), None)
+    toes = (np.stack([pos[:, lookup[n]] for n in toe_pair], axis=1) if toe_pair
             else np.stack([named["left_foot"], named["right_foot"]], axis=1))
 
     # Axes: file → world z-up.
@@ -209,7 +251,7 @@ def retarget(bvh: BvhMotion, *, height_m: float = DEFAULT_HEIGHT_M, fps: float =
 
     named = {k: to_world(v) for k, v in named.items()}
     base, floor_pts, toes = to_world(base), to_world(floor_pts), to_world(toes)
-    g_head = np.einsum("ab,tbc->tac", axes, grot[:, bvh.index(rig.head_joint)])
+    g_head = np.einsum("ab,tbc->tac", axes, grot[:, lookup[rig.head_joint]])
 
     # Scale: estimate the standing height in file units from leg and torso lengths.
     def seg(a: str, b: str) -> float:
@@ -241,7 +283,7 @@ def retarget(bvh: BvhMotion, *, height_m: float = DEFAULT_HEIGHT_M, fps: float =
         u, f, l = _HEAD_POINTS_M[key]
         return base + head_scale * (u * up_h + f * fwd_h + l * left_h)
 
-    named["neck_nose"] = head_point("neck_nose")
+    named["neck_nose"] = base  # the top of the neck: rigid to the thorax like Human3.6M's joint
     named["head"] = head_point("head")
 
     floor_z = np.percentile(floor_pts[..., 2].min(axis=1), 1.0)
@@ -262,10 +304,10 @@ def retarget(bvh: BvhMotion, *, height_m: float = DEFAULT_HEIGHT_M, fps: float =
                      scale=float(scale))
 
 
-def load_mocap(path: str | Path, *, height_m: float = DEFAULT_HEIGHT_M,
-               fps: float = TARGET_FPS) -> MocapClip:
+def load_mocap(path: str | Path, *, height_m: float = DEFAULT_HEIGHT_M, fps: float = TARGET_FPS,
+               max_seconds: float | None = None) -> MocapClip:
     """Read a BVH file and retarget it (see :func:`retarget`)."""
-    return retarget(read_bvh(path), height_m=height_m, fps=fps)
+    return retarget(read_bvh(path), height_m=height_m, fps=fps, max_seconds=max_seconds)
 
 
 def bone_lengths(pose_m: np.ndarray, parents: Sequence[int] = H36M17.parents) -> np.ndarray:
@@ -275,8 +317,7 @@ def bone_lengths(pose_m: np.ndarray, parents: Sequence[int] = H36M17.parents) ->
     return np.linalg.norm(pose_m[..., idx, :] - pose_m[..., par, :], axis=-1)
 
 
-def standing_height(clip: MocapClip) -> float:
-    """Median over frames of head-top height above the floor plus the skull above the head
-    joint (≈ 0.1 m for a 1.75 m person): a plausibility measure in metres."""
-    head_z = clip.h36m17_m[:, H36M17.index("head"), 2]
-    return float(np.median(head_z))
+def head_height(clip: MocapClip) -> float:
+    """Median height of the Human3.6M head joint above the floor over the clip (metres); the
+    top of the skull is about 0.1 m higher for an adult."""
+    return float(np.median(clip.h36m17_m[:, H36M17.index("head"), 2]))

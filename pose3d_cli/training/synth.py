@@ -30,7 +30,7 @@ import numpy as np
 from pose3d_cli.errors import InputError
 from pose3d_cli.geometry.camera import Camera
 from pose3d_cli.geometry.h36m import h36m_cameras
-from pose3d_cli.io.atomic import atomic_path
+from pose3d_cli.io.atomic import atomic_path, check_writable
 from pose3d_cli.skeleton import COCO17, H36M17
 from pose3d_cli.training.mocap import DEFAULT_HEIGHT_M, load_mocap
 
@@ -289,10 +289,8 @@ def build_mocap_dataset(bvh_paths: Sequence[str | Path], *, seed: int = 0,
         ds.positions_3d[s], ds.positions_2d_gt[s], ds.positions_2d_det[s] = {}, {}, {}
     counters: dict[tuple[str, str], int] = {}
     for clip_index, path in enumerate(bvh_paths):
-        base = load_mocap(path, height_m=DEFAULT_HEIGHT_M)
+        base = load_mocap(path, height_m=DEFAULT_HEIGHT_M, max_seconds=max_seconds)
         n = base.num_frames
-        if max_seconds is not None:
-            n = min(n, int(round(max_seconds * base.fps)))
         bounds = np.linspace(0, n, len(subjects) + 1).astype(int)
         for si, subject in enumerate(subjects):
             # Scale the capture to the subject's height (about the floor origin).
@@ -391,3 +389,20 @@ def _as_object(value: object) -> np.ndarray:
     arr = np.empty((), dtype=object)
     arr[()] = value
     return arr
+
+
+def generate_mocap_files(bvh_paths: Sequence[str | Path], out_dir: str | Path, name: str = "mocap",
+                         *, seed: int = 0, noise: NoiseModel | None = NoiseModel(),
+                         max_seconds: float | None = None,
+                         overwrite: bool = False) -> dict[str, Path]:
+    """Build a dataset from BVH captures and write its three files (``pose3d dataset mocap``).
+
+    Returns ``{"3d", "gt", "det"}`` → path. A small dataset for tests and benchmarks, from the
+    shared captures, takes about a second: ``generate_mocap_files(sorted(glob("…/mocap/*.bvh")),
+    tmp, max_seconds=40)``.
+    """
+    for p in (Path(out_dir) / f"data_3d_{name}.npz", Path(out_dir) / f"data_2d_{name}_gt.npz",
+              Path(out_dir) / f"data_2d_{name}_det.npz"):
+        check_writable(p, overwrite)
+    ds = build_mocap_dataset(bvh_paths, seed=seed, noise=noise, max_seconds=max_seconds)
+    return write_dataset(ds, out_dir, name, overwrite=overwrite)

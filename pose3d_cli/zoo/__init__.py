@@ -13,14 +13,22 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from pose3d_cli.errors import CheckpointError, DownloadError, InputError
 from pose3d_cli.zoo.cache import cache_dir, cached_path, is_cached, record_trust
 from pose3d_cli.zoo.registry import ModelEntry, Registry, load_registry
 
-__all__ = ["resolve_checkpoint", "default_checkpoint_name", "load_registry", "cache_dir",
-           "ModelEntry", "Registry"]
+__all__ = [
+    "ModelEntry",
+    "Registry",
+    "cache_dir",
+    "default_checkpoint_name",
+    "load_registry",
+    "registry_layouts",
+    "resolve_checkpoint",
+]
 
 log = logging.getLogger(__name__)
 _CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".tar")
@@ -32,6 +40,18 @@ def default_checkpoint_name(registry: Registry | None = None) -> str:
     if is_cached(registry.default):
         return registry.default_name
     return registry.builtin_name
+
+
+def registry_layouts(name: str) -> tuple[str, str] | None:
+    """``(layout_in, layout_out)`` the registry states for a model name, or ``None`` when ``name``
+    is not a registry name (e.g. a path). VideoPose3D files do not record their layouts, so
+    pass these to ``load_checkpoint(path, layout_in=..., layout_out=...)``."""
+    registry = load_registry()
+    try:
+        entry = registry.get(name)
+    except InputError:
+        return None
+    return entry.layout_in, entry.layout_out
 
 
 def _looks_like_path(text: str) -> bool:
@@ -96,7 +116,9 @@ def _resolve_entry(entry: ModelEntry, download: bool, quiet: bool) -> tuple[Path
         try:
             verify_file(path, entry, what="built-in checkpoint")
         except DownloadError as exc:
-            raise CheckpointError(f"{exc}; the installation is damaged, reinstall pose3d") from None
+            raise CheckpointError(f"{exc}; the installation is damaged (or "
+                                  f"pose3d_cli/zoo/weights/BUILTIN.json is out of date): reinstall "
+                                  f"pose3d, or pass --checkpoint PATH") from None
         return path, entry.name
     if entry.kind == "user":
         if not path.is_file():
@@ -118,7 +140,8 @@ def _resolve_entry(entry: ModelEntry, download: bool, quiet: bool) -> tuple[Path
                 raise DownloadError(f"{exc}; the file was deleted; run `pose3d download "
                                     f"{entry.name}` to fetch it again") from None
             if not quiet:
-                log.warning("%s; the file was deleted and will be downloaded again", exc)
+                print(f"pose3d: {exc}; the file was deleted and will be downloaded again",
+                      file=sys.stderr)
         else:
             if entry.sha256 is None:
                 try:

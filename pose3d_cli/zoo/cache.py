@@ -55,7 +55,7 @@ def user_models_file() -> Path:
     return cache_dir() / "models.json"
 
 
-def cached_path(entry: "ModelEntry") -> Path:
+def cached_path(entry: ModelEntry) -> Path:
     """Where an entry's file is (or would be) on disk.
 
     Published entries live in the cache; built-in and user entries at their own ``path``.
@@ -65,7 +65,7 @@ def cached_path(entry: "ModelEntry") -> Path:
     return checkpoints_dir() / entry.file_name
 
 
-def is_cached(entry: "ModelEntry") -> bool:
+def is_cached(entry: ModelEntry) -> bool:
     """Whether the entry's file is present (not whether it is verified)."""
     return cached_path(entry).is_file()
 
@@ -121,7 +121,7 @@ def trusted_record(file_name: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and "sha256" in record else None
 
 
-def record_trust(entry: "ModelEntry", sha256: str, size: int, url: str) -> dict[str, Any]:
+def record_trust(entry: ModelEntry, sha256: str, size: int, url: str) -> dict[str, Any]:
     """Record ``sha256`` and ``size`` as the trusted identity of ``entry.file_name``.
 
     An existing record is never replaced (the first verified file wins); the record that holds
@@ -132,8 +132,8 @@ def record_trust(entry: "ModelEntry", sha256: str, size: int, url: str) -> dict[
     with FileLock(str(path) + ".lock"):
         data = _read_json_or_empty(path, "trusted checksum list")
         files = data.setdefault("files", {})
-        if file_name_record := files.get(entry.file_name):
-            return file_name_record
+        if existing := files.get(entry.file_name):
+            return existing
         record = {
             "sha256": sha256, "size": size, "entry": entry.name, "url": url,
             "recorded_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

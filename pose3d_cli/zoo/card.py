@@ -62,8 +62,9 @@ def render_card(entry: ModelEntry, registry: Registry | None = None, local: bool
     arch_text = (f"temporal convolutional lifter, filter widths {','.join(map(str, arch.filter_widths))} "
                  f"({len(arch.filter_widths) - 1} residual blocks), receptive field "
                  f"{entry.receptive_field} frames, "
-                 f"{arch.channels if arch.channels is not None else 'unpublished number of (read from the file)'}"
-                 f" channels, {'causal' if arch.causal else 'non-causal (symmetric)'}")
+                 + (f"{arch.channels} channels" if arch.channels is not None
+                    else "channel width not stated (read from the file, not checked)")
+                 + f", {'causal' if arch.causal else 'non-causal (symmetric)'}")
     source = INPUT_SOURCES.get(entry.input_source, entry.input_source)
     rows = [
         ("kind", _KIND_TEXT.get(entry.kind, entry.kind)),
@@ -77,8 +78,8 @@ def render_card(entry: ModelEntry, registry: Registry | None = None, local: bool
                                            " (not published)" if entry.kind == "published" else "")),
         ("sha256", checksum_text(entry, record)),
         ("architecture", arch_text),
-        ("input", f"`{entry.layout_in}` ({entry.joints_in} joints), {source}: "
-                  f"{entry.input_description}"),
+        ("input", (f"`{entry.layout_in}` ({entry.joints_in} joints), {source}: "
+                   f"{entry.input_description}")),
         ("output", f"`{entry.layout_out}` ({entry.joints_out} joints), {_OUTPUT_TEXT}"),
         ("trained on", entry.trained_on or "not stated"),
     ]

@@ -7,12 +7,13 @@ One download:
 2. streams into ``checkpoints/<file>.partial`` with a tqdm progress bar, resuming an existing
    ``.partial`` with an HTTP ``Range`` request;
 3. retries transient failures (timeouts, resets, truncated bodies, HTTP 5xx/429) with
-   exponential back-off; gives up at once on 4xx;
+   exponential back-off; gives up at once on 4xx and when the host cannot be reached at all
+   (unknown name, connection refused, no route: offline);
 4. verifies size and sha256 (the published digest, or the one recorded at the file's first
    verified download), then loads it safely and checks its architecture; a mismatch deletes the
    ``.partial`` and says so;
-5. renames ``.partial`` onto ``<file>`` (``os.replace``: atomic) and, for a file without a
-   published digest, records its sha256 (trust on first use).
+5. renames ``.partial`` onto ``<file>`` (``os.replace``: atomic), for a file without a
+   published digest records its sha256 (trust on first use), and shows the file's licence.
 
 ``POSE3D_MODEL_URL=BASE`` replaces the origin: the file named F is fetched from ``BASE/F``.
 ``POSE3D_DOWNLOAD_TIMEOUT`` (seconds, default 30) bounds each network wait.
@@ -24,6 +25,7 @@ Every failure is a one-line :class:`DownloadError` naming the file, the URL and 
 from __future__ import annotations
 
 import contextlib
+import errno
 import http.client
 import os
 import re
@@ -51,6 +53,7 @@ DEFAULT_RETRIES = 4
 DEFAULT_BACKOFF_S = 1.0
 LOCK_WAIT_S = 3600.0
 _CHUNK = 1 << 16
+_UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN}
 _WAY_OUT = "download the file elsewhere and pass --checkpoint PATH, or set POSE3D_MODEL_URL to a mirror"
 
 
@@ -128,6 +131,8 @@ def _fetch_once(url: str, partial: Path, timeout_s: float, expected_size: int | 
     if expected_size is not None and offset > expected_size:
         partial.unlink()
         offset = 0
+    if expected_size is not None and offset == expected_size:
+        return  # an earlier attempt got every byte; verification decides whether it is right
     headers = {"User-Agent": f"pose3d/{__version__}", "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
@@ -143,7 +148,10 @@ def _fetch_once(url: str, partial: Path, timeout_s: float, expected_size: int | 
             raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
         raise _Permanent(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
-        if isinstance(exc.reason, socket.gaierror):
+        # No route, no name, nobody listening: the machine is offline or the URL is wrong;
+        # retrying would only delay the message.
+        if isinstance(exc.reason, (socket.gaierror, ConnectionRefusedError)) or (
+                isinstance(exc.reason, OSError) and exc.reason.errno in _UNREACHABLE):
             raise _Permanent(_reason(exc)) from None
         raise _Transient(_reason(exc)) from None
     except (OSError, http.client.HTTPException) as exc:
@@ -172,7 +180,7 @@ def _fetch_once(url: str, partial: Path, timeout_s: float, expected_size: int | 
                              f"({size_source}); nothing was kept")
         received = offset
         with open(partial, mode) as fh, tqdm(
-                total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
+                total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1000,
                 desc=label, disable=quiet, file=stream, leave=True, dynamic_ncols=True) as bar:
             try:
                 while True:
@@ -213,8 +221,9 @@ def _fetch(url: str, partial: Path, *, timeout_s: float, retries: int, backoff_s
 
 
 def _licence_notice(entry: ModelEntry, stream: TextIO) -> None:
+    """Shown once, when a file is first downloaded (also with --quiet: it is not progress)."""
     url = f" ({entry.licence_url})" if entry.licence_url else ""
-    extra = " — non-commercial use only" if "NC" in entry.licence.split() or "BY-NC" in entry.licence else ""
+    extra = " — non-commercial use only" if "BY-NC" in entry.licence else ""
     print(f"pose3d: {entry.name} ({entry.file_name}) is licensed {entry.licence}{url}{extra}; "
           f"origin: {entry.origin or 'unknown'}", file=stream)
 
@@ -279,7 +288,6 @@ def download(entry: ModelEntry, *, quiet: bool = False, force: bool = False,
                 print(f"pose3d: {exc}; the file was deleted and will be downloaded again",
                       file=stream)
         expected = expected_for(entry)
-        _licence_notice(entry, stream)
         errors: list[str] = []
         for url in urls:
             try:
@@ -293,6 +301,7 @@ def download(entry: ModelEntry, *, quiet: bool = False, force: bool = False,
                 continue
             digest = _accept(entry, partial, final, expected, url)
             _record_if_new(entry, final, digest, url)
+            _licence_notice(entry, stream)
             return DownloadResult(final, digest, fetched=True, url=url)
         kept = (f"; the partial download ({partial.stat().st_size} bytes) is kept and the next "
                 f"attempt resumes it") if partial.exists() and partial.stat().st_size else ""

@@ -19,10 +19,11 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from pose3d_cli.errors import InputError
 from pose3d_cli.skeleton import get_layout
@@ -298,9 +299,11 @@ def _builtin_overrides(base: Mapping[str, Any], builtin: Mapping[str, Any]) -> d
     """Merge ``BUILTIN.json`` (written by the training code) over the registry's built-in entry.
 
     Accepted keys: ``name``, ``file_name``, ``sha256``, ``size``, ``arch`` (or ``filter_widths``
-    / ``channels`` / ``causal`` at the top level), ``layout_in``, ``layout_out``,
-    ``measured_error`` (a list like ``reported_error``, a single such object, or text),
-    ``trained_on``, ``description``, ``licence``, ``input_source``, ``input_description``.
+    / ``channels`` / ``causal`` at the top level), ``layout_in`` and ``layout_out`` (or
+    ``layouts`` as ``{"in", "out"}`` or a pair), ``measured_error`` (a list like
+    ``reported_error``, one such object, a number in mm MPJPE, or text; or ``mpjpe_mm`` /
+    ``p_mpjpe_mm`` at the top level), ``trained_on``, ``description``, ``licence``,
+    ``input_source``, ``input_description``, ``origin``.
     """
     merged = dict(base)
     for key in ("file_name", "sha256", "size", "layout_in", "layout_out", "trained_on",
@@ -315,9 +318,19 @@ def _builtin_overrides(base: Mapping[str, Any], builtin: Mapping[str, Any]) -> d
         if key in builtin:
             arch[key] = builtin[key]
     merged["arch"] = arch
+    layouts = builtin.get("layouts")
+    if isinstance(layouts, dict):
+        merged["layout_in"] = layouts.get("in", layouts.get("layout_in", merged.get("layout_in")))
+        merged["layout_out"] = layouts.get("out", layouts.get("layout_out", merged.get("layout_out")))
+    elif isinstance(layouts, (list, tuple)) and len(layouts) == 2:
+        merged["layout_in"], merged["layout_out"] = layouts
     measured = builtin.get("measured_error", builtin.get("reported_error"))
+    if measured is None and ("mpjpe_mm" in builtin or "p_mpjpe_mm" in builtin):
+        measured = {k: builtin.get(k) for k in ("mpjpe_mm", "p_mpjpe_mm")}
+    if isinstance(measured, (int, float)) and not isinstance(measured, bool):
+        measured = {"mpjpe_mm": float(measured)}
     if isinstance(measured, dict):
-        measured = [measured]
+        measured = [{"benchmark": "measured by the training code", **measured}]
     if isinstance(measured, str):
         measured = [{"benchmark": measured}]
     if isinstance(measured, list):

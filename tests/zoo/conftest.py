@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from zoo_testkit import ModelServer, videopose3d_checkpoint_bytes
+
 from pose3d_cli.zoo.verify import forget_verified
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from zoo_testkit import closed_port, code_carrying_checkpoint_bytes, make_entry, sha256
 
-from zoo_testkit import (closed_port, code_carrying_checkpoint_bytes, make_entry, sha256)
 from pose3d_cli.errors import CheckpointError, DownloadError
 from pose3d_cli.zoo.cache import checkpoints_dir, trust_file, trusted_record
 from pose3d_cli.zoo.download import download
 
-FAST = dict(quiet=True, timeout_s=5.0, retries=2, backoff_s=0.02)
+FAST = {"quiet": True, "timeout_s": 5.0, "retries": 2, "backoff_s": 0.02}
 
 
 def _files(name: str) -> tuple[Path, Path]:
@@ -102,6 +102,17 @@ def test_partial_from_an_earlier_run_is_resumed(server, ckpt_9f):
     assert final.read_bytes() == ckpt_9f and not partial.exists()
 
 
+def test_complete_partial_is_verified_without_a_request(server, ckpt_9f):
+    server.state.files["a.bin"] = ckpt_9f
+    entry = make_entry("t-9f.whole", "a.bin", server.url("ok", "a.bin"), data=ckpt_9f)
+    final, partial = _files("a.bin")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(ckpt_9f)                        # killed between last byte and rename
+    result = download(entry, **FAST)
+    assert result.fetched and final.read_bytes() == ckpt_9f and not partial.exists()
+    assert server.state.gets("a.bin") == []
+
+
 def test_server_ignoring_range_restarts_from_zero(server, ckpt_9f):
     server.state.files["a.bin"] = ckpt_9f
     entry = make_entry("t-9f.norange", "a.bin", server.url("norange", "a.bin"), data=ckpt_9f)
@@ -150,10 +161,11 @@ def test_offline_is_one_line_naming_file_url_and_way_out(ckpt_9f):
     url = f"http://127.0.0.1:{closed_port()}/a.bin"
     entry = make_entry("t-9f.offline", "a.bin", url, data=ckpt_9f)
     with pytest.raises(DownloadError) as err:
-        download(entry, quiet=True, timeout_s=2.0, retries=0)
+        download(entry, quiet=True, timeout_s=2.0, retries=3, backoff_s=5.0)
     msg = str(err.value)
     assert msg.startswith("cannot download a.bin for t-9f.offline from " + url)
     assert "connection refused" in msg and "--checkpoint PATH" in msg and "POSE3D_MODEL_URL" in msg
+    assert "gave up" not in msg                         # offline: no retries, no back-off wait
     assert "\n" not in msg and "Traceback" not in msg
     assert err.value.__cause__ is None and err.value.__context__ is None   # no chained traceback
 

@@ -130,7 +130,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         state = self.server.state  # type: ignore[attr-defined]
         parts = self.path.strip("/").split("/", 1)
         mode, file_name = (parts + [""])[:2]

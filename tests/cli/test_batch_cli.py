@@ -1,0 +1,142 @@
+"""``pose3d batch`` on a folder of real clips: good ones, a corrupt one, one with nobody in it;
+resuming; and a run killed mid-way by a signal.
+
+Lifting uses a small randomly initialised checkpoint (a stand-in for trained weights: these
+tests check the batch mechanics, not pose quality).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from pose3d_cli.cli import main
+from pose3d_cli.cli.batch import find_clips, is_done
+from pose3d_cli.io.pose_file import load_poses
+from pose3d_cli.io.video import probe_video, run_ffmpeg
+from pose3d_cli.lifting.checkpoint import save_checkpoint
+from pose3d_cli.lifting.model import ArchSpec, TemporalModel
+from pose3d_cli.pipeline import output_paths
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "walk.mp4"
+
+
+def _cut(src: Path, dst: Path, first: int, count: int, crop: str | None = None) -> Path:
+    vf = f"select='between(n,{first},{first + count - 1})',setpts=N/30/TB" + (f",crop={crop}" if crop else "")
+    run_ffmpeg(["-i", str(src), "-an", "-vf", vf, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(dst)])
+    return dst
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = TemporalModel(ArchSpec(filter_widths=(3, 3, 3), channels=32))
+    return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", model, layout_in="coco17",
+                           layout_out="h36m17")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory, shared_dir):
+    """good_a.mp4, sub/good_b.mp4 (cuts of the example walker), corrupt.mp4 (truncated) and
+    nobody.mp4 (trees and buildings from the Sports2D demo)."""
+    folder = tmp_path_factory.mktemp("clips")
+    _cut(EXAMPLE, folder / "good_a.mp4", 20, 12)
+    (folder / "sub").mkdir()
+    _cut(EXAMPLE, folder / "sub" / "good_b.mp4", 60, 12)
+    (folder / "corrupt.mp4").write_bytes(EXAMPLE.read_bytes()[:30000])
+    _cut(shared_dir / "media" / "sports2d_demo.mp4", folder / "nobody.mp4", 0, 10, crop="640:300:1100:0")
+    (folder / "notes.txt").write_text("not a video")
+    return folder
+
+
+def _summary(out: Path) -> dict:
+    doc = json.loads((out / "batch_summary.json").read_text())
+    return {r["clip"]: r for r in doc["results"]}
+
+
+def test_find_clips_skips_outputs_and_non_videos(clips, tmp_path):
+    names = [p.relative_to(clips).as_posix() for p in find_clips(clips, recursive=True)]
+    assert names == ["corrupt.mp4", "good_a.mp4", "nobody.mp4", "sub/good_b.mp4"]
+    assert [p.name for p in find_clips(clips, pattern="good*")] == ["good_a.mp4"]
+
+
+def test_batch_reports_failures_and_resumes(clips, tmp_path, tiny_ckpt, capsys):
+    out = tmp_path / "out"
+    argv = ["batch", str(clips), "--recursive", "--out-dir", str(out), "--checkpoint", str(tiny_ckpt),
+            "--export", "npz,json", "--size", "240"]
+    assert main(argv) == 1  # two clips failed
+    printed = capsys.readouterr().out
+    rows = _summary(out)
+    assert {k: v["status"] for k, v in rows.items()} == {
+        "corrupt.mp4": "failed", "good_a.mp4": "done", "nobody.mp4": "failed", "sub/good_b.mp4": "done"}
+    assert "corrupt" in rows["corrupt.mp4"]["error"] and "no person" in rows["nobody.mp4"]["error"]
+    assert rows["good_a.mp4"]["frames"] == 12
+    for line in ("good_a.mp4", "sub/good_b.mp4", "failed", "2 done, 0 skipped, 2 failed"):
+        assert line in printed
+    # The good clips' outputs are complete; the bad ones left nothing.
+    for clip, cdir in ((clips / "good_a.mp4", out), (clips / "sub" / "good_b.mp4", out / "sub")):
+        paths = output_paths(clip, out_dir=cdir, export="npz,json")
+        assert is_done(cdir / f"{clip.stem}.pose3d.done.json", paths)
+        assert probe_video(paths["mp4"]).num_frames == 12 == load_poses(paths["npz"]).num_frames
+    assert sorted(p.name for p in out.iterdir() if "corrupt" in p.name or "nobody" in p.name) == []
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.pose3d.*")}
+
+    # Run again: the done clips are skipped (untouched), the bad ones fail again.
+    assert main(argv + ["-q"]) == 1
+    rows = _summary(out)
+    assert rows["good_a.mp4"]["status"] == rows["sub/good_b.mp4"]["status"] == "skipped"
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.pose3d.*")} == mtimes
+    # Asking for another export makes the clip not done any more.
+    assert main(argv[:-4] + ["--export", "npz,bvh", "--size", "240", "--pattern", "good_a.mp4", "-q"]) == 0
+    assert _summary(out)["good_a.mp4"]["status"] == "done" and (out / "good_a.pose3d.bvh").is_file()
+
+
+def test_interrupted_batch_leaves_nothing_that_passes_for_finished(tmp_path, tiny_ckpt):
+    """Kill the batch (SIGKILL, no chance to clean up) while it renders; nothing passes for done,
+    and the next run finishes the clip."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    clip = _cut(EXAMPLE, folder / "walk.mp4", 0, 60)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pose3d_cli", "batch", str(folder), "--out-dir", str(out),
+           "--checkpoint", str(tiny_ckpt), "--export", "npz,bvh", "-q"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.is_dir() and any(p.name.startswith(".walk.pose3d.tmp-") and p.suffix == ".mp4"
+                                    for p in out.iterdir()):
+                break  # the render is being written
+            time.sleep(0.05)
+        assert proc.poll() is None, "the batch finished before it could be interrupted"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    paths = output_paths(clip, out_dir=out, export="npz,bvh")
+    assert not is_done(out / "walk.pose3d.done.json", paths)
+    assert not paths["mp4"].exists()  # only a hidden temporary file, never the final name
+    visible = [p for p in out.iterdir() if not p.name.startswith(".")]
+    assert all(p in paths.values() for p in visible)  # finished exports only (renamed into place)
+
+    assert main(["batch", str(folder), "--out-dir", str(out), "--checkpoint", str(tiny_ckpt),
+                 "--export", "npz,bvh", "-q"]) == 0
+    assert _summary(out)["walk.mp4"]["status"] == "done"
+    assert probe_video(paths["mp4"]).num_frames == 60
+    assert is_done(out / "walk.pose3d.done.json", paths)
+
+
+def test_batch_bad_folder(tmp_path, capsys):
+    assert main(["batch", str(tmp_path / "missing"), "-q"]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["batch", str(tmp_path), "-q"]) == 2
+    assert "no videos found" in capsys.readouterr().err

@@ -1,0 +1,94 @@
+"""``pose3d infer`` on a real clip, its flag mapping, and one-line errors for bad input.
+
+Lifting uses a small randomly initialised checkpoint (a stand-in for trained weights: these
+tests check the command, not pose quality; ``tests/test_pipeline.py`` runs the real default).
+"""
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pose3d_cli.cli import build_parser, main
+from pose3d_cli.cli.infer import infer_kwargs
+from pose3d_cli.io.pose_file import load_poses
+from pose3d_cli.lifting.checkpoint import save_checkpoint
+from pose3d_cli.lifting.model import ArchSpec, TemporalModel
+from pose3d_cli.pipeline import infer_video
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "walk.mp4"
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = TemporalModel(ArchSpec(filter_widths=(3, 3, 3), channels=32))
+    return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", model, layout_in="coco17",
+                           layout_out="h36m17")
+
+
+def _err(capsys):
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("pose3d:")]
+    assert "Traceback" not in err
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_flags_map_one_to_one_to_infer_video():
+    args = build_parser().parse_args(["infer", "v.mp4"])
+    kw = infer_kwargs(args)
+    params = set(inspect.signature(infer_video).parameters) - {"video", "models"}
+    assert set(kw) == params
+    args = build_parser().parse_args(
+        ["infer", "v.mp4", "--no-flip", "--causal", "--no-render", "--export", "npz,bvh", "--azimuth", "-30",
+         "--orbit", "15", "--size", "1280x480", "--fps", "25", "--start", "1.5", "--limit", "40",
+         "--no-resample", "--overwrite", "--device", "cpu", "--keypoints", "k.npz", "--out", "r.mp4"])
+    kw = infer_kwargs(args)
+    assert (kw["flip"], kw["causal"], kw["render"], kw["resample"], kw["overwrite"]) == (False, True, False, False, True)
+    assert (kw["export"], kw["azimuth"], kw["orbit"], kw["size"], kw["fps"]) == ("npz,bvh", -30.0, 15.0, "1280x480", 25.0)
+    assert (kw["start"], kw["end"], kw["limit"], kw["device"]) == (1.5, None, 40, "cpu")
+    assert kw["keypoints"] == Path("k.npz") and kw["out"] == Path("r.mp4")
+
+
+def test_infer_real_clip_detects_lifts_and_exports(tmp_path, tiny_ckpt, capsys):
+    rc = main(["infer", str(EXAMPLE), "--out-dir", str(tmp_path), "--checkpoint", str(tiny_ckpt),
+               "--limit", "12", "--start", "1", "--no-render", "--export", "npz,csv"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "12 frames" in out and "walk.pose3d.npz" in out and "filled" in out
+    seq = load_poses(tmp_path / "walk.pose3d.npz")
+    assert seq.num_frames == 12 and seq.keypoint_layout == "coco17" and seq.fps == pytest.approx(30.0)
+    # The keypoints came from the real detector: on the walker, inside the frame.
+    k = seq.keypoints_px
+    assert ((k[..., 0] > 0) & (k[..., 0] < 1280) & (k[..., 1] > 0) & (k[..., 1] < 480)).mean() > 0.95
+    assert np.ptp(k[..., 1], axis=1).min() > 200  # a full body, head to ankles
+    assert (tmp_path / "walk.pose3d.csv").read_text().count("\n") == 1 + 12 * 17
+    # Outputs exist now: refused without --overwrite, replaced with it.
+    rc = main(["infer", str(EXAMPLE), "--out-dir", str(tmp_path), "--checkpoint", str(tiny_ckpt),
+               "--limit", "12", "--no-render", "--export", "npz,csv", "-q"])
+    assert rc == 2 and "--overwrite" in _err(capsys)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["/nonexistent/clip.mp4"], "clip.mp4"),
+    ([str(EXAMPLE), "--export", "npz,fbx"], "--export 'fbx'"),
+    ([str(EXAMPLE), "--size", "huge"], "--size"),
+    ([str(EXAMPLE), "--start", "99"], "past the end"),
+    ([str(EXAMPLE), "--no-render", "--export", ""], "nothing to write"),
+    ([str(EXAMPLE), "--checkpoint", "/nonexistent/model.pt"], "model.pt"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, argv, needle, capsys):
+    rc = main(["infer", *argv, "--out-dir", str(tmp_path), "-q"])
+    assert rc == 2
+    assert needle in _err(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_without_gpu_is_a_clear_error(tmp_path, tiny_ckpt, capsys):
+    rc = main(["infer", str(EXAMPLE), "--device", "cuda", "--checkpoint", str(tiny_ckpt),
+               "--out-dir", str(tmp_path), "-q"])
+    assert rc == 2 and "--device cpu" in _err(capsys)

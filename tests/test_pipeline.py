@@ -1,0 +1,230 @@
+"""``infer_video`` end to end on the bundled real clip, and its pieces.
+
+The end-to-end test runs the real default: MediaPipe detection, the registry's default lifter
+(the built-in checkpoint on a machine without downloads), the real encoder. The tests of the
+mechanics (output naming, ranges, resampling, refusing to clobber) lift with a small randomly
+initialised checkpoint instead: they check plumbing, not pose quality, and stay fast.
+"""
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from pose3d_cli.errors import (
+    CheckpointError,
+    InputError,
+    NoPersonError,
+    OutputExistsError,
+    VideoError,
+)
+from pose3d_cli.io.keypoint_file import save_keypoints
+from pose3d_cli.io.pose_file import load_poses
+from pose3d_cli.io.video import probe_video, read_frames, run_ffmpeg
+from pose3d_cli.lifting.checkpoint import save_checkpoint
+from pose3d_cli.lifting.model import ArchSpec, TemporalModel
+from pose3d_cli.pipeline import (
+    clean_track,
+    frame_range,
+    infer_video,
+    interp_time,
+    output_paths,
+    resample_times,
+)
+from pose3d_cli.render.draw import SIDE_COLOURS_RGB
+from pose3d_cli.skeleton import H36M17
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "walk.mp4"
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    """A randomly initialised 27-frame lifter (stand-in for trained weights in plumbing tests)."""
+    torch.manual_seed(0)
+    model = TemporalModel(ArchSpec(filter_widths=(3, 3, 3), channels=32))
+    return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", model, layout_in="coco17",
+                           layout_out="h36m17")
+
+
+@pytest.fixture(scope="module")
+def walk_keypoints(tmp_path_factory):
+    """MediaPipe keypoints of the example clip, detected once for the plumbing tests."""
+    from pose3d_cli.keypoints import detect_video
+
+    track = detect_video(EXAMPLE, progress=False)
+    return save_keypoints(track, tmp_path_factory.mktemp("kp") / "walk.keypoints.npz")
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    from pose3d_cli.zoo import resolve_checkpoint
+
+    try:
+        resolve_checkpoint(None, download=False, quiet=True)
+    except CheckpointError as exc:
+        pytest.skip(f"the built-in lifter is not in this installation yet: {exc}")
+    out = tmp_path_factory.mktemp("e2e")
+    return infer_video(EXAMPLE, out_dir=out, export=("npz", "json", "csv", "bvh"), quiet=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end with the real default models
+
+
+def test_end_to_end_render_is_playable_and_matches_the_input(default_run):
+    info = probe_video(EXAMPLE)
+    mp4 = default_run.paths["mp4"]
+    assert mp4.name == "walk.pose3d.mp4"
+    got = probe_video(mp4)
+    assert got.codec == "h264" and got.num_frames == info.num_frames == default_run.frames
+    assert got.fps == pytest.approx(info.fps, rel=1e-3)
+    with av.open(str(mp4)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"
+    # Both panels are there: the left one is the input frame, the right one the 3D view.
+    frame = read_frames(mp4, 40, 41)[0].astype(int)
+    src = read_frames(EXAMPLE, 40, 41)[0].astype(int)
+    assert np.median(np.abs(frame[:, :info.width] - src)) < 8
+    right = frame[:, info.width:]
+    assert right.shape[1] == got.height and right.mean() > 180
+    for side in ("left", "right"):
+        assert (np.abs(right - SIDE_COLOURS_RGB[side]).sum(-1) < 40).sum() > 100, side
+
+
+def test_end_to_end_skeleton_is_plausible(default_run):
+    seq = load_poses(default_run.paths["npz"])
+    info = probe_video(EXAMPLE)
+    assert seq.num_frames == info.num_frames and seq.poses_3d_world.shape == (info.num_frames, 17, 3)
+    assert seq.layout == "h36m17" and seq.fps == pytest.approx(info.fps)
+    p = seq.poses_3d_world.astype(np.float64)
+    j = H36M17.index
+    bones = {  # (parent, child): plausible adult length range in metres
+        ("right_hip", "right_knee"): (0.28, 0.6), ("left_hip", "left_knee"): (0.28, 0.6),
+        ("right_knee", "right_foot"): (0.28, 0.6), ("left_knee", "left_foot"): (0.28, 0.6),
+        ("right_shoulder", "right_elbow"): (0.18, 0.45), ("left_shoulder", "left_elbow"): (0.18, 0.45),
+        ("right_elbow", "right_wrist"): (0.15, 0.4), ("left_elbow", "left_wrist"): (0.15, 0.4),
+        ("hip", "spine"): (0.12, 0.4), ("spine", "thorax"): (0.12, 0.4),
+    }
+    for (a, b), (lo, hi) in bones.items():
+        length = np.linalg.norm(p[:, j(b)] - p[:, j(a)], axis=-1)
+        assert lo < np.median(length) < hi, (a, b, np.median(length))
+        assert length.std() / length.mean() < 0.12, (a, b)  # stable over time
+    feet_z = np.minimum(p[:, j("left_foot"), 2], p[:, j("right_foot"), 2])
+    assert (feet_z < 0.15).mean() > 0.9  # a foot is on the ground in (almost) every frame
+    assert (p[:, j("head"), 2] > p[:, j("hip"), 2] + 0.3).all()  # head above the hips
+    assert p[..., 2].min() == pytest.approx(0.0, abs=1e-5)  # grounded
+
+
+def test_end_to_end_exports_and_summary(default_run):
+    assert set(default_run.paths) == {"mp4", "npz", "json", "csv", "bvh"}
+    assert default_run.people_found >= 1 and 0 <= default_run.frames_filled < default_run.frames // 2
+    assert default_run.resampled  # the clip is 30 fps
+    assert {"detect", "lift", "export", "render"} <= set(default_run.seconds)
+    line = default_run.summary()
+    assert "110 frames" in line and "walk.pose3d.mp4" in line and "filled" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# Plumbing
+
+
+def test_output_paths():
+    v = Path("/data/clip.mov")
+    assert output_paths(v) == {"mp4": Path("/data/clip.pose3d.mp4"), "npz": Path("/data/clip.pose3d.npz")}
+    got = output_paths(v, out="render.mp4", out_dir="/o", export="npz,bvh")
+    assert got == {"mp4": Path("/o/render.mp4"), "npz": Path("/o/render.npz"), "bvh": Path("/o/render.bvh")}
+    assert output_paths(v, out_dir="/o", render=False, export="csv") == {"csv": Path("/o/clip.pose3d.csv")}
+
+
+def test_frame_range():
+    assert frame_range(100, 25.0) == (0, 100)
+    assert frame_range(100, 25.0, start=1.0, end=2.0) == (25, 50)
+    assert frame_range(100, 25.0, start=1.0, limit=10) == (25, 35)
+    assert frame_range(100, 25.0, end=60.0) == (0, 100)
+    with pytest.raises(InputError, match="past the end"):
+        frame_range(100, 25.0, start=5.0)
+    with pytest.raises(InputError, match="holds no frames"):
+        frame_range(100, 25.0, start=2.0, end=1.0)
+    with pytest.raises(InputError, match="either --end or --limit"):
+        frame_range(100, 25.0, end=1.0, limit=3)
+
+
+def test_resampling_to_50_fps_and_back_round_trips():
+    t_src, t_up = resample_times(90, 30.0, 50.0)
+    assert len(t_up) == 150 and t_up[0] == 0 and t_up[-1] == pytest.approx(t_src[-1])
+    assert np.diff(t_up[:-1]) == pytest.approx(0.02)
+    x = np.stack([np.sin(2 * np.pi * 0.7 * t_src), np.cos(2 * np.pi * 0.4 * t_src)], -1)[:, None]
+    up = interp_time(x, t_src, t_up)
+    assert up.shape == (150, 1, 2)
+    np.testing.assert_allclose(up[:, 0, 0], np.sin(2 * np.pi * 0.7 * t_up), atol=0.01)
+    np.testing.assert_allclose(interp_time(up, t_up, t_src), x, atol=0.01)
+    np.testing.assert_array_equal(interp_time(x, t_src, t_src), x)
+
+
+def test_clean_track_fills_gaps_and_rejects_a_never_seen_joint():
+    from pose3d_cli.io.keypoint_file import KeypointTrack
+
+    k = np.tile(np.arange(10, dtype=np.float32)[:, None, None], (1, 17, 2))
+    k[3:5, 2] = np.nan
+    tr = clean_track(KeypointTrack(k, np.ones((10, 17)), 100, 100))
+    np.testing.assert_allclose(tr.keypoints_px[3:5, 2, 0], [3, 4])
+    assert tr.filled_joints[3:5, 2].all() and not tr.filled_frames.any() and tr.scores[3, 2] == 0
+    k[:, 5] = np.nan
+    with pytest.raises(NoPersonError):
+        clean_track(KeypointTrack(k, np.ones((10, 17)), 100, 100))
+
+
+def test_keypoints_file_limit_and_resampling_switch(tmp_path, walk_keypoints, tiny_ckpt):
+    common = {"keypoints": walk_keypoints, "checkpoint": str(tiny_ckpt), "render": False, "quiet": True}
+    r = infer_video(EXAMPLE, out_dir=tmp_path / "a", start=1.0, limit=20, **common)
+    seq = load_poses(r.paths["npz"])
+    assert r.frames == seq.num_frames == 20 and r.resampled
+    assert np.isfinite(seq.poses_3d_camera).all()
+    detected = np.load(walk_keypoints)["keypoints_px"]
+    np.testing.assert_allclose(seq.keypoints_px, detected[30:50], atol=1e-4)
+    r2 = infer_video(EXAMPLE, out_dir=tmp_path / "b", resample=False, export="json", **common)
+    assert not r2.resampled and r2.frames == 110 and set(r2.paths) == {"json"}
+
+
+def test_short_render_with_options(tmp_path, walk_keypoints, tiny_ckpt):
+    r = infer_video(EXAMPLE, out=tmp_path / "r.mp4", keypoints=walk_keypoints, checkpoint=str(tiny_ckpt),
+                    limit=15, size=240, azimuth=10.0, orbit=90.0, quiet=True)
+    assert set(r.paths) == {"mp4", "npz"} and r.paths["npz"] == tmp_path / "r.npz"
+    got = probe_video(r.paths["mp4"])
+    assert (got.num_frames, got.height) == (15, 240)
+    # The orbiting camera: the 3D panel changes even where the skeleton barely moves.
+    a, b = read_frames(r.paths["mp4"], 0, 1)[0], read_frames(r.paths["mp4"], 14, 15)[0]
+    w_left = got.width - 240
+    assert np.abs(a[:, w_left:].astype(int) - b[:, w_left:]).mean() > 2
+
+
+def test_existing_outputs_refused_before_any_work(tmp_path, tiny_ckpt):
+    (tmp_path / "walk.pose3d.npz").write_text("mine")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        infer_video(EXAMPLE, out_dir=tmp_path, checkpoint=str(tiny_ckpt), quiet=True)
+    assert (tmp_path / "walk.pose3d.npz").read_text() == "mine"
+    assert not (tmp_path / "walk.pose3d.mp4").exists()
+
+
+def test_bad_inputs_are_typed_errors(tmp_path, tiny_ckpt):
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(EXAMPLE.read_bytes()[:30000])
+    with pytest.raises(VideoError, match="corrupt.mp4"):
+        infer_video(corrupt, checkpoint=str(tiny_ckpt), quiet=True)
+    with pytest.raises(InputError, match="nothing to write"):
+        infer_video(EXAMPLE, render=False, export=(), quiet=True)
+    with pytest.raises(InputError, match="--export"):
+        infer_video(EXAMPLE, export="npz,gltf", quiet=True)
+    assert list(tmp_path.iterdir()) == [corrupt]
+
+
+def test_clip_with_nobody(tmp_path, shared_dir, tiny_ckpt):
+    """A real clip of trees and buildings (top-right of the Sports2D demo): nobody to lift."""
+    clip = tmp_path / "empty.mp4"
+    run_ffmpeg(["-i", str(shared_dir / "media" / "sports2d_demo.mp4"), "-an", "-vf",
+                "select='between(n,0,9)',setpts=N/30/TB,crop=640:300:1100:0", "-c:v", "libx264",
+                "-pix_fmt", "yuv420p", str(clip)])
+    with pytest.raises(NoPersonError, match="empty.mp4"):
+        infer_video(clip, checkpoint=str(tiny_ckpt), quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4"]
