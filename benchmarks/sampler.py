@@ -44,7 +44,8 @@ def bench(pairs, chunk_length: int, pad: int, batch_size: int, batches: int) -> 
                              seed=0, **FLIPS)
     order = sampler.epoch_order(0)
     rows_list = [order[i * batch_size:(i + 1) * batch_size] for i in range(batches)]
-    tables = [(sampler._seq[r], sampler._start[r], sampler._flip[r]) for r in rows_list]
+    seq, start, flip = sampler.chunks
+    tables = [(seq[r], start[r], flip[r]) for r in rows_list]
     # Same batches from both; check equality once.
     fast0 = sampler.gather(*tables[0])
     slow0 = reference_batch(pairs, list(zip(*(t.tolist() for t in tables[0]))), chunk_length, pad,

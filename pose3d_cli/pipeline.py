@@ -147,7 +147,8 @@ def output_paths(video: str | os.PathLike, *, out: str | os.PathLike | None = No
                  render: bool = True) -> dict[str, Path]:
     """Where each output goes.
 
-    Default: beside the input, named ``<stem>.pose3d.<ext>``. ``out_dir``: in that folder
+    Default: beside the input, named ``<stem>.pose3d.<ext>`` (an image folder or glob is named
+    after its folder). ``out_dir``: in that folder
     instead. ``out``: the render goes exactly there (``--out render.mp4``) and the other files
     beside it with the same stem (``render.npz``); a relative ``out`` with ``out_dir`` lands in
     ``out_dir``.
@@ -161,8 +162,15 @@ def output_paths(video: str | os.PathLike, *, out: str | os.PathLike | None = No
         base = out.with_suffix("") if out.suffix.lower() in _KNOWN_SUFFIXES else out
         return {k: (out if (k == "mp4" and out.suffix.lower() == ".mp4") else
                     base.with_name(base.name + f".{k}")) for k in kinds}
+    stem = video.stem
+    if any(ch in str(video) for ch in "*?["):  # an image glob such as frames/*.png
+        video = video.parent
+        stem = video.name or "frames"
+    elif video.is_dir():  # an image folder: name the outputs after it, beside it
+        video = Path(os.path.abspath(video))
+        stem = video.name
     folder = Path(out_dir) if out_dir is not None else video.parent
-    return {k: folder / f"{video.stem}{OUTPUT_TAG}.{k}" for k in kinds}
+    return {k: folder / f"{stem}{OUTPUT_TAG}.{k}" for k in kinds}
 
 
 def frame_range(num_frames: int, fps: float, *, start: float | None = None, end: float | None = None,

@@ -135,6 +135,7 @@ def test_output_paths():
     got = output_paths(v, out="render.mp4", out_dir="/o", export="npz,bvh")
     assert got == {"mp4": Path("/o/render.mp4"), "npz": Path("/o/render.npz"), "bvh": Path("/o/render.bvh")}
     assert output_paths(v, out_dir="/o", render=False, export="csv") == {"csv": Path("/o/clip.pose3d.csv")}
+    assert output_paths("/data/shots/*.png", render=False) == {"npz": Path("/data/shots.pose3d.npz")}
 
 
 def test_frame_range():

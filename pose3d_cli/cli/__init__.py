@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"pose3d: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("pose3d: interrupted", file=sys.stderr)
         return 130

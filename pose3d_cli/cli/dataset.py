@@ -20,14 +20,20 @@ def add_parser(sub) -> argparse.ArgumentParser:
     actions.required = True
 
     m = actions.add_parser(
-        "mocap", help="generate a dataset from BVH motion capture",
-        description="Retarget BVH captures to the Human3.6M-17 skeleton, split them into subjects "
+        "mocap", help="generate a dataset from BVH (or ASF/AMC) motion capture",
+        description="Retarget BVH (or Acclaim ASF/AMC) captures to the Human3.6M-17 skeleton, split them into subjects "
                     "S1, S5, S6, S7, S8 (train) and S9, S11 (test) by time, and view them through "
                     "the Human3.6M cameras. Writes data_3d_NAME.npz, data_2d_NAME_gt.npz "
                     "(exact H36M-17 2D) and data_2d_NAME_det.npz (COCO-17 2D with detector-like "
                     "noise).")
-    m.add_argument("--bvh", nargs="+", type=Path, required=True, metavar="FILE",
-                   help="BVH files (Mixamo-style Hips rigs or Blender rigs)")
+    m.add_argument("--bvh", nargs="+", type=Path, default=[], metavar="FILE",
+                   help="BVH files (Mixamo-style, Blender or Chest/Collar rigs)")
+    m.add_argument("--asf", type=Path, default=None, metavar="SKELETON",
+                   help="Acclaim skeleton (.asf, e.g. a CMU subject) for the --amc motions")
+    m.add_argument("--amc", nargs="+", type=Path, default=[], metavar="MOTION",
+                   help="Acclaim motions (.amc) of the --asf skeleton")
+    m.add_argument("--amc-fps", type=float, default=120.0,
+                   help="frame rate of the --amc motions (default 120, the CMU database's)")
     m.add_argument("--out-dir", type=Path, required=True, help="folder for the dataset files")
     m.add_argument("--name", default="mocap", help="dataset name in the file names (default: mocap)")
     m.add_argument("--noise", choices=("detector", "none"), default="detector",
@@ -81,14 +87,23 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def _run_mocap(args: argparse.Namespace) -> int:
-    from pose3d_cli.training.synth import NoiseModel, build_mocap_dataset, write_dataset
+    from pose3d_cli.errors import InputError
     from pose3d_cli.io.atomic import check_writable
+    from pose3d_cli.training.synth import NoiseModel, build_mocap_dataset, write_dataset
 
+    if args.amc and args.asf is None:
+        raise InputError("--amc motions need their skeleton: add --asf SKELETON.asf")
+    if args.asf is not None and not args.amc:
+        raise InputError(f"{args.asf}: an --asf skeleton needs --amc MOTION.amc [...]")
+    if not args.bvh and not args.amc:
+        raise InputError("no motion capture given: pass --bvh FILE [FILE ...] and/or --asf/--amc")
     for name in (f"data_3d_{args.name}.npz", f"data_2d_{args.name}_gt.npz",
                  f"data_2d_{args.name}_det.npz"):
         check_writable(args.out_dir / name, args.overwrite)
+    sources = list(args.bvh) + [(args.asf, amc) for amc in args.amc]
     noise = NoiseModel() if args.noise == "detector" else None
-    ds = build_mocap_dataset(args.bvh, seed=args.seed, noise=noise, max_seconds=args.max_seconds)
+    ds = build_mocap_dataset(sources, seed=args.seed, noise=noise, max_seconds=args.max_seconds,
+                             amc_fps=args.amc_fps)
     paths = write_dataset(ds, args.out_dir, args.name, overwrite=args.overwrite)
     for subject, actions in ds.positions_3d.items():
         frames = sum(v.shape[0] for v in actions.values())

@@ -30,32 +30,22 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def resolve_checkpoint_arg(value: str | None, quiet: bool = False) -> tuple[Path, str]:
-    """A path that exists is used as is; anything else goes to the model registry."""
-    if value is not None and Path(value).expanduser().exists():
-        path = Path(value).expanduser()
-        return path, str(path)
-    from pose3d_cli.zoo import resolve_checkpoint
-
-    return resolve_checkpoint(value, download=True, quiet=quiet)
-
-
 def run(args: argparse.Namespace) -> int:
     from pose3d_cli.device import select_device
     from pose3d_cli.errors import InputError
     from pose3d_cli.io.atomic import check_writable
     from pose3d_cli.io.keypoint_file import load_keypoints
     from pose3d_cli.io.pose_file import save_poses
-    from pose3d_cli.lifting.checkpoint import load_checkpoint
     from pose3d_cli.lifting.predict import poses_from_track
+    from pose3d_cli.zoo import load_lifter
 
     out = args.out or args.input.with_name(args.input.name.removesuffix(".npz") + ".pose3d.npz")
     check_writable(out, args.overwrite)
     device = select_device(args.device)
     t0 = time.perf_counter()
     track = load_keypoints(args.input, video=args.video)
-    ckpt_path, ckpt_name = resolve_checkpoint_arg(args.checkpoint, quiet=args.quiet)
-    ck = load_checkpoint(ckpt_path, layout_in=args.layout_in, causal=True if args.causal else None)
+    ck, ckpt_name = load_lifter(args.checkpoint, layout_in=args.layout_in,
+                                causal=True if args.causal else None, quiet=args.quiet)
     ck.model_pos.to(device)
     try:
         seq = poses_from_track(track, ck, flip=args.flip, device=device, checkpoint_name=ckpt_name)

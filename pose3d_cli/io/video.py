@@ -353,9 +353,15 @@ def find_ffmpeg() -> str:
                                       "or your system's ffmpeg package") from None
 
 
-def _stderr_tail(text: str, lines: int = 4) -> str:
-    kept = [ln.strip() for ln in text.splitlines() if ln.strip()][-lines:]
-    return " | ".join(kept) or "no message"
+def _stderr_tail(text: str, lines: int = 3) -> str:
+    """ffmpeg's stderr as one line: its first messages (the cause comes first; what follows is
+    the fallout), without the ``[codec @ 0x…]`` prefixes."""
+    kept: list[str] = []
+    for ln in text.splitlines():
+        ln = re.sub(r"^(\[[^\]]*\]\s*)+", "", ln.strip()).strip()
+        if ln and ln not in kept:
+            kept.append(ln)
+    return " | ".join(kept[:lines])[:400] or "no message"
 
 
 class VideoWriter:

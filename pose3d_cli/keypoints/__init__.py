@@ -98,7 +98,7 @@ def available_detectors() -> dict[str, str]:
 def detect_video(video_path: str | os.PathLike, detector: str | Detector = DEFAULT_DETECTOR,
                  device: str = "cpu", progress: bool = True, start: int | None = None,
                  end: int | None = None, fps: float | None = None, min_score: float = 0.3,
-                 iou_threshold: float = 0.3, detector_options: dict | None = None) -> KeypointTrack:
+                 iou_threshold: float = 0.2, detector_options: dict | None = None) -> KeypointTrack:
     """Detect one person's COCO-17 keypoints in every frame of a video, gaps filled.
 
     Frames are decoded as a stream (bounded memory) and passed to the detector in its preferred

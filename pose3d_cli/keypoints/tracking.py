@@ -2,7 +2,9 @@
 
 1. **Linking.** Detections of consecutive frames are linked into tracks by box IoU (greedy,
    highest IoU first, at least ``iou_threshold``); a track survives ``max_gap`` frames without
-   a detection, so a person who is missed for a moment keeps their track.
+   a detection, so a person who is missed for a moment keeps their track. For linking, boxes
+   are widened to at least half their height: a walker seen from the side has a box that
+   narrows to a sliver each time the legs pass, and the sliver would otherwise lose the track.
 2. **Main person.** The track with the highest *total* box score wins: the most confidently
    detected person, weighted by how long they are on screen. Other people's detections are
    never mixed in, so the track does not jump between people.
@@ -38,7 +40,15 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def link_tracks(detections: Sequence[Sequence[Detection]], iou_threshold: float = 0.3,
+def _linking_box(box: np.ndarray, min_aspect: float = 0.5) -> np.ndarray:
+    """``box`` widened about its centre to at least ``min_aspect`` × its height."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    half = max(x2 - x1, min_aspect * (y2 - y1)) / 2
+    cx = (x1 + x2) / 2
+    return np.array([cx - half, y1, cx + half, y2])
+
+
+def link_tracks(detections: Sequence[Sequence[Detection]], iou_threshold: float = 0.2,
                 max_gap: int = 30) -> list[dict[int, int]]:
     """Link detections over time by box IoU.
 
@@ -57,7 +67,7 @@ def link_tracks(detections: Sequence[Sequence[Detection]], iou_threshold: float 
         if not dets:
             continue
         active = [k for k in range(len(tracks)) if t - last_frame[k] <= max_gap + 1]
-        boxes = np.stack([d.box_xyxy for d in dets])
+        boxes = np.stack([_linking_box(d.box_xyxy) for d in dets])
         pairs = []
         for k in active:
             iou = box_iou(last_box[k], boxes)
@@ -99,7 +109,7 @@ class PersonTrack:
     num_tracks: int
 
 
-def select_main_person(detections: Sequence[Sequence[Detection]], iou_threshold: float = 0.3,
+def select_main_person(detections: Sequence[Sequence[Detection]], iou_threshold: float = 0.2,
                        max_gap: int = 30, source: str = "the clip") -> PersonTrack:
     """Pick the main person's track (highest total box score) and gather its detections.
 

@@ -72,12 +72,13 @@ def safe_load(path: str | Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         msg = str(exc)
-        m = re.search(r"GLOBAL ([\w.]+)", msg) or re.search(r"Unsupported global: ([\w.]+)", msg)
-        if m or "Weights only load failed" in msg:
-            what = f" ({m.group(1)})" if m else ""
+        m = (re.search(r"GLOBAL ([\w.]+)", msg) or re.search(r"Unsupported global: ([\w.]+)", msg)
+             or re.search(r"but got <class '([\w.]+)'>", msg))
+        if m:
             raise CheckpointError(
                 f"{path}: refused to load: the file contains pickled objects outside the safe "
-                f"allow-list{what}, which could run code; use a checkpoint from a trusted source") from None
+                f"allow-list ({m.group(1)}), which could run code; use a checkpoint from a trusted "
+                "source") from None
         raise CheckpointError(f"{path}: not a readable checkpoint ({_short(exc)}); the file may be "
                               "truncated or corrupt: download it again") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError,

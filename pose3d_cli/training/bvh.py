@@ -307,6 +307,43 @@ def forward_kinematics(parents: tuple[int, ...] | list[int], rot: np.ndarray,
     return pos, grot
 
 
+@dataclass(frozen=True)
+class LocalMotion:
+    """Any skeleton's motion as per-frame local transforms (what forward kinematics needs).
+
+    Attributes:
+        joint_names: one name per joint, parents before children.
+        parents: parent index per joint, ``-1`` for the root.
+        rot: ``(T, J, 3, 3)`` local rotations; trans: ``(T, J, 3)`` local translations (the
+            joint's position in its parent's frame), in the source's length unit.
+        fps: frames per second.
+        source: the file(s) it came from.
+    """
+
+    joint_names: tuple[str, ...]
+    parents: tuple[int, ...]
+    rot: np.ndarray
+    trans: np.ndarray
+    fps: float
+    source: str = ""
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.rot.shape[0])
+
+    def truncated(self, max_seconds: float) -> "LocalMotion":
+        """The first ``max_seconds`` (at least two frames)."""
+        keep = max(2, int(np.ceil(max_seconds * self.fps)) + 1)
+        return LocalMotion(self.joint_names, self.parents, self.rot[:keep], self.trans[:keep],
+                           self.fps, self.source)
+
+
+def bvh_local_motion(bvh: BvhMotion) -> LocalMotion:
+    """A BVH file's motion as :class:`LocalMotion`."""
+    rot, trans = local_transforms(bvh)
+    return LocalMotion(bvh.joint_names, bvh.parents, rot, trans, bvh.fps, bvh.source)
+
+
 def bvh_positions(bvh: BvhMotion, fps: float | None = None) -> np.ndarray:
     """Global joint positions ``(T, J, 3)`` of a BVH file in its own unit and axes,
     optionally resampled to ``fps`` (see :func:`resample_local`)."""

@@ -22,8 +22,8 @@ import numpy as np
 
 from pose3d_cli.errors import InputError
 from pose3d_cli.skeleton import COCO17, H36M17
-from pose3d_cli.training.bvh import BvhMotion, forward_kinematics, local_transforms, read_bvh, \
-    resample_local
+from pose3d_cli.training.bvh import BvhMotion, LocalMotion, bvh_local_motion, forward_kinematics, \
+    read_bvh, resample_local
 
 #: Human3.6M's frame rate (Hz).
 TARGET_FPS = 50.0
@@ -128,7 +128,25 @@ COLLAR_RIG = RigMap(
     toes=(("LeftAnkle_end", "RightAnkle_end"),),
 )
 
-RIG_MAPS: dict[str, RigMap] = {r.name: r for r in (HIPS_RIG, BLENDER_RIG, COLLAR_RIG)}
+#: CMU Acclaim skeletons (ASF/AMC; joints named by bone, placed at the bone's end).
+ACCLAIM_RIG = RigMap(
+    name="acclaim",
+    joints={
+        "hip": (("lhipjoint", 0.5), ("rhipjoint", 0.5)),
+        "right_hip": _one("rhipjoint"), "right_knee": _one("rfemur"), "right_foot": _one("rtibia"),
+        "left_hip": _one("lhipjoint"), "left_knee": _one("lfemur"), "left_foot": _one("ltibia"),
+        "spine": (("lowerback", 0.5), ("upperback", 0.5)), "thorax": _one("thorax"),
+        "left_shoulder": _one("lclavicle"), "left_elbow": _one("lhumerus"),
+        "left_wrist": _one("lradius"),
+        "right_shoulder": _one("rclavicle"), "right_elbow": _one("rhumerus"),
+        "right_wrist": _one("rradius"),
+    },
+    head_base=_one("upperneck"), head_joint="head",
+    floor=("ltoes", "rtoes", "lfoot", "rfoot"),
+    toes=(("lfoot", "rfoot"),),
+)
+
+RIG_MAPS: dict[str, RigMap] = {r.name: r for r in (HIPS_RIG, BLENDER_RIG, COLLAR_RIG, ACCLAIM_RIG)}
 
 
 def _base_name(name: str) -> str:
@@ -136,7 +154,7 @@ def _base_name(name: str) -> str:
     return name.rsplit(":", 1)[-1]
 
 
-def _joint_lookup(bvh: BvhMotion) -> dict[str, int]:
+def _joint_lookup(bvh: BvhMotion | LocalMotion) -> dict[str, int]:
     return {_base_name(n): i for i, n in enumerate(bvh.joint_names)}
 
 # Head-frame placement of face points, in metres for a 1.75 m person:
@@ -176,8 +194,8 @@ class MocapClip:
         return int(self.h36m17_m.shape[0])
 
 
-def detect_rig(bvh: BvhMotion) -> RigMap:
-    """The rig map whose joints all exist in ``bvh``.
+def detect_rig(bvh: BvhMotion | LocalMotion) -> RigMap:
+    """The rig map whose joints all exist in ``bvh`` (a BVH or any :class:`LocalMotion`).
 
     Raises:
         InputError: no known rig matches; the message lists the rigs and what is missing.
@@ -190,9 +208,10 @@ def detect_rig(bvh: BvhMotion) -> RigMap:
             return rig
         missing[rig.name] = sorted(lack)
     detail = "; ".join(f"{k} rig lacks {', '.join(v[:4])}" for k, v in missing.items())
-    raise InputError(f"{bvh.source}: unknown BVH rig ({detail}); supported rigs use Mixamo "
-                     "(Hips, LeftUpLeg, …), Blender (pelvis, thigh.L, …) or Chest/Collar "
-                     "(Hips, LeftHip, LeftKnee, LeftAnkle, …) joint names")
+    raise InputError(f"{bvh.source}: unknown rig ({detail}); supported rigs use Mixamo "
+                     "(Hips, LeftUpLeg, …), Blender (pelvis, thigh.L, …), Chest/Collar "
+                     "(Hips, LeftHip, LeftKnee, LeftAnkle, …) or CMU Acclaim (lfemur, ltibia, …) "
+                     "joint names")
 
 
 def _weighted(pos: np.ndarray, lookup: Mapping[str, int], w: Weighted) -> np.ndarray:
@@ -215,22 +234,29 @@ def up_axis_rotation(up_dir: np.ndarray) -> np.ndarray:
     return rot
 
 
-def retarget(bvh: BvhMotion, *, height_m: float = DEFAULT_HEIGHT_M, fps: float = TARGET_FPS,
-             rig: RigMap | None = None, max_seconds: float | None = None) -> MocapClip:
-    """Retarget a BVH capture to Human3.6M-17 (and virtual COCO-17) in metres at ``fps``.
+def retarget(motion: BvhMotion | LocalMotion, *, height_m: float = DEFAULT_HEIGHT_M,
+             fps: float = TARGET_FPS, rig: RigMap | None = None,
+             max_seconds: float | None = None) -> MocapClip:
+    """Retarget a capture (BVH, or any :class:`LocalMotion` such as an ASF/AMC one) to
+    Human3.6M-17 (and virtual COCO-17) in metres at ``fps``.
 
     Local rotations are resampled (quaternion interpolation) before forward kinematics, so bone
     lengths stay constant. ``max_seconds`` keeps only the start of the capture.
     Returns a :class:`MocapClip`.
     """
-    rig = rig or detect_rig(bvh)
-    if max_seconds is not None:
-        keep = max(2, int(np.ceil(max_seconds * bvh.fps)) + 1)
-        bvh = replace(bvh, motion=bvh.motion[:keep])
-    rot, trans = local_transforms(bvh)
-    if abs(fps - bvh.fps) > 1e-6:
-        rot, trans = resample_local(rot, trans, bvh.fps, fps)
-    pos, grot = forward_kinematics(bvh.parents, rot, trans)
+    rig = rig or detect_rig(motion)
+    if isinstance(motion, BvhMotion):
+        if max_seconds is not None:
+            keep = max(2, int(np.ceil(max_seconds * motion.fps)) + 1)
+            motion = replace(motion, motion=motion.motion[:keep])
+        motion = bvh_local_motion(motion)
+    elif max_seconds is not None:
+        motion = motion.truncated(max_seconds)
+    bvh = motion  # names, parents, source
+    rot, trans = motion.rot, motion.trans
+    if abs(fps - motion.fps) > 1e-6:
+        rot, trans = resample_local(rot, trans, motion.fps, fps)
+    pos, grot = forward_kinematics(motion.parents, rot, trans)
 
     lookup = _joint_lookup(bvh)
     named = {n: _weighted(pos, lookup, w) for n, w in rig.joints.items()}
@@ -304,10 +330,23 @@ def retarget(bvh: BvhMotion, *, height_m: float = DEFAULT_HEIGHT_M, fps: float =
                      scale=float(scale))
 
 
-def load_mocap(path: str | Path, *, height_m: float = DEFAULT_HEIGHT_M, fps: float = TARGET_FPS,
-               max_seconds: float | None = None) -> MocapClip:
-    """Read a BVH file and retarget it (see :func:`retarget`)."""
-    return retarget(read_bvh(path), height_m=height_m, fps=fps, max_seconds=max_seconds)
+
+def load_mocap(source: str | Path | tuple[str | Path, str | Path], *,
+               height_m: float = DEFAULT_HEIGHT_M, fps: float = TARGET_FPS,
+               max_seconds: float | None = None, amc_fps: float | None = None) -> MocapClip:
+    """Read a capture and retarget it (see :func:`retarget`).
+
+    Args:
+        source: a ``.bvh`` path, or an ``(skeleton.asf, motion.amc)`` pair.
+        amc_fps: frame rate of an AMC motion (default: 120 Hz, the CMU database's).
+    """
+    if isinstance(source, tuple):
+        from pose3d_cli.training.asf import CMU_FPS, read_asf_amc
+
+        motion = read_asf_amc(source[0], source[1], fps=amc_fps or CMU_FPS)
+        clip = retarget(motion, height_m=height_m, fps=fps, max_seconds=max_seconds)
+        return replace(clip, name=Path(source[1]).stem)
+    return retarget(read_bvh(source), height_m=height_m, fps=fps, max_seconds=max_seconds)
 
 
 def bone_lengths(pose_m: np.ndarray, parents: Sequence[int] = H36M17.parents) -> np.ndarray:

@@ -171,6 +171,12 @@ class ChunkedSampler:
         return int(self._seq.shape[0])
 
     @property
+    def chunks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The chunk table ``(seq (N,), start (N,), flip (N,))`` in unshuffled order; row ``i``
+        of epoch ``e`` is ``epoch_order(e)[i]``."""
+        return self._seq, self._start, self._flip
+
+    @property
     def num_batches(self) -> int:
         """Batches per epoch."""
         return (self.num_chunks + self.batch_size - 1) // self.batch_size

@@ -265,31 +265,34 @@ def _stable_seed(*parts: object) -> int:
     return zlib.crc32("/".join(str(p) for p in parts).encode())
 
 
-def build_mocap_dataset(bvh_paths: Sequence[str | Path], *, seed: int = 0,
-                        noise: NoiseModel | None = NoiseModel(),
+def build_mocap_dataset(bvh_paths: Sequence[str | Path | tuple[str | Path, str | Path]], *,
+                        seed: int = 0, noise: NoiseModel | None = NoiseModel(),
                         max_seconds: float | None = None,
-                        subjects: Sequence[str] = SUBJECTS) -> MocapDataset:
-    """Generate a dataset from BVH captures (see the module docstring).
+                        subjects: Sequence[str] = SUBJECTS,
+                        amc_fps: float | None = None) -> MocapDataset:
+    """Generate a dataset from motion captures (see the module docstring).
 
     Args:
-        bvh_paths: BVH files (rigs known to :mod:`pose3d_cli.training.mocap`).
+        bvh_paths: BVH files (rigs known to :mod:`pose3d_cli.training.mocap`) and/or
+            ``(skeleton.asf, motion.amc)`` pairs.
         seed: seeds yaw angles and detector noise; the same inputs and seed give identical files.
         noise: noise model of the ``det`` 2D, or ``None`` for exact COCO-17 projections.
         max_seconds: use only the first ``max_seconds`` of each capture (fast small datasets).
         subjects: subject names the time portions go to, in order.
+        amc_fps: frame rate of AMC motions (default 120 Hz, the CMU database's).
     Returns:
         :class:`MocapDataset`.
     Raises:
         InputError: no BVH given, unreadable or unknown rig, or nothing long enough to use.
     """
     if not bvh_paths:
-        raise InputError("no BVH files given; pass --bvh FILE [FILE ...]")
+        raise InputError("no motion capture given; pass --bvh FILE [FILE ...] or --asf/--amc")
     ds = MocapDataset(noise=noise, seed=seed)
     for s in subjects:
         ds.positions_3d[s], ds.positions_2d_gt[s], ds.positions_2d_det[s] = {}, {}, {}
     counters: dict[tuple[str, str], int] = {}
     for clip_index, path in enumerate(bvh_paths):
-        base = load_mocap(path, height_m=DEFAULT_HEIGHT_M, max_seconds=max_seconds)
+        base = load_mocap(path, height_m=DEFAULT_HEIGHT_M, max_seconds=max_seconds, amc_fps=amc_fps)
         n = base.num_frames
         bounds = np.linspace(0, n, len(subjects) + 1).astype(int)
         for si, subject in enumerate(subjects):
@@ -338,7 +341,8 @@ def build_mocap_dataset(bvh_paths: Sequence[str | Path], *, seed: int = 0,
                         det.append(clean.astype(np.float32))
                     ds.positions_2d_gt[subject][action] = gt
                     ds.positions_2d_det[subject][action] = det
-                    ds.actions.append(ActionInfo(subject, action, str(path), int(p0 + a0 + r0),
+                    src = "+".join(map(str, path)) if isinstance(path, tuple) else str(path)
+                    ds.actions.append(ActionInfo(subject, action, src, int(p0 + a0 + r0),
                                                  int(p0 + a0 + r1), yaw))
     if ds.num_frames == 0:
         raise InputError(f"no usable motion in {', '.join(map(str, bvh_paths))}: every piece was "
@@ -391,9 +395,10 @@ def _as_object(value: object) -> np.ndarray:
     return arr
 
 
-def generate_mocap_files(bvh_paths: Sequence[str | Path], out_dir: str | Path, name: str = "mocap",
-                         *, seed: int = 0, noise: NoiseModel | None = NoiseModel(),
-                         max_seconds: float | None = None,
+def generate_mocap_files(bvh_paths: Sequence[str | Path | tuple[str | Path, str | Path]],
+                         out_dir: str | Path, name: str = "mocap", *, seed: int = 0,
+                         noise: NoiseModel | None = NoiseModel(),
+                         max_seconds: float | None = None, amc_fps: float | None = None,
                          overwrite: bool = False) -> dict[str, Path]:
     """Build a dataset from BVH captures and write its three files (``pose3d dataset mocap``).
 
@@ -404,5 +409,6 @@ def generate_mocap_files(bvh_paths: Sequence[str | Path], out_dir: str | Path, n
     for p in (Path(out_dir) / f"data_3d_{name}.npz", Path(out_dir) / f"data_2d_{name}_gt.npz",
               Path(out_dir) / f"data_2d_{name}_det.npz"):
         check_writable(p, overwrite)
-    ds = build_mocap_dataset(bvh_paths, seed=seed, noise=noise, max_seconds=max_seconds)
+    ds = build_mocap_dataset(bvh_paths, seed=seed, noise=noise, max_seconds=max_seconds,
+                             amc_fps=amc_fps)
     return write_dataset(ds, out_dir, name, overwrite=overwrite)

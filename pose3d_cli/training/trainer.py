@@ -163,7 +163,7 @@ class TrainingData:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What a run produced."""
+    """What a run produced (``model_pos``: the final weights in a :class:`TemporalModel`)."""
 
     out_dir: Path
     last_checkpoint: Path
@@ -171,6 +171,7 @@ class TrainResult:
     curves: dict
     best_valid_mpjpe_m: float
     epochs_run: int
+    model_pos: TemporalModel | None = None
 
 
 # --------------------------------------------------------------------------------- devices
@@ -579,8 +580,10 @@ def train(config: TrainConfig, data: TrainingData, out_dir: str | Path, *, resum
                      stats["train_loss_m"] * 1000, valid * 1000, stats["samples_per_s"])
         if dist.active:
             torch.distributed.barrier()
+    run.model_eval.load_state_dict(_unwrap(run.model_train).state_dict())
     return TrainResult(out_dir=out_dir, last_checkpoint=out_dir / LAST, best_checkpoint=out_dir / BEST,
-                       curves=run.curves, best_valid_mpjpe_m=run.best, epochs_run=run.epoch)
+                       curves=run.curves, best_valid_mpjpe_m=run.best, epochs_run=run.epoch,
+                       model_pos=run.model_eval.eval())
 
 
 # --------------------------------------------------------------------------------- outputs

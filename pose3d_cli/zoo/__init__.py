@@ -97,9 +97,8 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None = None, download: 
 
 
 def _resolve_path(path: Path) -> Path:
-    from pose3d_cli.zoo.verify import verify_file
-
-    verify_file(path, None, what="checkpoint")
+    """A file the user names is taken as is: ``load_checkpoint`` (which callers run next, with
+    the layouts they know) does the safe load and the architecture checks."""
     return path.resolve()
 
 
@@ -156,3 +155,20 @@ def _resolve_entry(entry: ModelEntry, download: bool, quiet: bool) -> tuple[Path
 
     result = fetch(entry, quiet=quiet)
     return result.path, entry.name
+
+
+def load_lifter(name_or_path: str | os.PathLike | None = None, *, layout_in: str | None = None,
+                layout_out: str | None = None, causal: bool | None = None, download: bool = True,
+                quiet: bool = False):
+    """Resolve a checkpoint (registry name, path or ``None`` for the default) and load it with the
+    layouts its registry entry states (VideoPose3D files do not record them); explicit
+    ``layout_in``/``layout_out`` win. Returns ``(LoadedCheckpoint, name)``."""
+    from pose3d_cli.lifting.checkpoint import load_checkpoint
+
+    path, name = resolve_checkpoint(name_or_path, download=download, quiet=quiet)
+    stated = registry_layouts(name)
+    if stated is not None:
+        layout_in = layout_in or stated[0]
+        layout_out = layout_out or stated[1]
+    ck = load_checkpoint(path, layout_in=layout_in, layout_out=layout_out, causal=causal)
+    return ck, name

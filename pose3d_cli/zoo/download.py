@@ -42,7 +42,7 @@ from filelock import FileLock, Timeout
 
 from pose3d_cli import __version__
 from pose3d_cli.errors import CheckpointError, DownloadError
-from pose3d_cli.zoo.cache import checkpoints_dir, ensure_writable_dir, record_trust
+from pose3d_cli.zoo.cache import checkpoints_dir, ensure_writable_dir, record_trust, trusted_record
 from pose3d_cli.zoo.registry import ModelEntry
 from pose3d_cli.zoo.verify import Expected, expected_for, remember_verified, verify_file
 
@@ -273,6 +273,16 @@ def download(entry: ModelEntry, *, quiet: bool = False, force: bool = False,
                             f"use it by name or pass --checkpoint PATH")
     timeout_s = _timeout_from_env() if timeout_s is None else timeout_s
     urls = candidate_urls(entry)
+    cached = checkpoints_dir() / entry.file_name
+    if cached.is_file() and not force:
+        # A verified copy needs no lock and no write access (a shared read-only cache works).
+        try:
+            digest = verify_file(cached, entry, what="cached file")
+        except (DownloadError, CheckpointError):
+            pass  # dealt with under the lock below
+        else:
+            _record_if_new(entry, cached, digest, None)
+            return DownloadResult(cached, digest, fetched=False, url=None)
     folder = ensure_writable_dir(checkpoints_dir())
     final = folder / entry.file_name
     partial = folder / (entry.file_name + ".partial")
@@ -326,5 +336,5 @@ def _accept(entry: ModelEntry, partial: Path, final: Path, expected: Expected, u
 
 
 def _record_if_new(entry: ModelEntry, path: Path, digest: str, url: str | None) -> None:
-    if entry.sha256 is None:
+    if entry.sha256 is None and trusted_record(entry.file_name) is None:
         record_trust(entry, digest, path.stat().st_size, url or "")

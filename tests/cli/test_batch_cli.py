@@ -98,9 +98,10 @@ def test_batch_reports_failures_and_resumes(clips, tmp_path, tiny_ckpt, capsys):
     assert _summary(out)["good_a.mp4"]["status"] == "done" and (out / "good_a.pose3d.bvh").is_file()
 
 
-def test_interrupted_batch_leaves_nothing_that_passes_for_finished(tmp_path, tiny_ckpt):
-    """Kill the batch (SIGKILL, no chance to clean up) while it renders; nothing passes for done,
-    and the next run finishes the clip."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_interrupted_batch_leaves_nothing_that_passes_for_finished(tmp_path, tiny_ckpt, sig):
+    """Kill the batch while it renders: with SIGKILL (no chance to clean up) nothing passes for
+    done; with SIGTERM the temporary files are removed too. The next run finishes the clip."""
     folder = tmp_path / "in"
     folder.mkdir()
     clip = _cut(EXAMPLE, folder / "walk.mp4", 0, 60)
@@ -116,8 +117,8 @@ def test_interrupted_batch_leaves_nothing_that_passes_for_finished(tmp_path, tin
                 break  # the render is being written
             time.sleep(0.05)
         assert proc.poll() is None, "the batch finished before it could be interrupted"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        os.kill(proc.pid, sig)
+        rc = proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -127,12 +128,25 @@ def test_interrupted_batch_leaves_nothing_that_passes_for_finished(tmp_path, tin
     assert not paths["mp4"].exists()  # only a hidden temporary file, never the final name
     visible = [p for p in out.iterdir() if not p.name.startswith(".")]
     assert all(p in paths.values() for p in visible)  # finished exports only (renamed into place)
+    if sig == signal.SIGTERM:
+        assert rc == 130  # "pose3d: interrupted"
+        assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
 
     assert main(["batch", str(folder), "--out-dir", str(out), "--checkpoint", str(tiny_ckpt),
                  "--export", "npz,bvh", "-q"]) == 0
     assert _summary(out)["walk.mp4"]["status"] == "done"
     assert probe_video(paths["mp4"]).num_frames == 60
     assert is_done(out / "walk.pose3d.done.json", paths)
+
+
+def test_parallel_jobs(clips, tmp_path, tiny_ckpt):
+    out = tmp_path / "out"
+    assert main(["batch", str(clips), "--recursive", "--pattern", "good*", "--jobs", "2",
+                 "--out-dir", str(out), "--checkpoint", str(tiny_ckpt), "--no-render", "-q"]) == 0
+    rows = _summary(out)
+    assert {k: (v["status"], v["frames"]) for k, v in rows.items()} == {
+        "good_a.mp4": ("done", 12), "sub/good_b.mp4": ("done", 12)}
+    assert load_poses(out / "sub" / "good_b.pose3d.npz").num_frames == 12
 
 
 def test_batch_bad_folder(tmp_path, capsys):

@@ -127,6 +127,16 @@ def test_download_offline_is_one_line_and_exit_2(capsys, monkeypatch):
     assert not (checkpoints_dir() / HE_FILE).exists()
 
 
+def test_download_all_reports_each_failure_and_keeps_going(capsys, mirror, he_bytes):
+    code, out, err = _run(capsys, "download", "--all", "--quiet")
+    assert code == 2
+    assert out.startswith(f"{HE}: downloaded, verified:")       # the one the mirror has
+    errors = [line for line in err.splitlines() if line.startswith("pose3d: error:")]
+    assert len(errors) == 2 and all("HTTP 404" in line for line in errors)
+    assert "pose3d: 2 of 3 downloads failed" in err
+    assert sorted(p.name for p in checkpoints_dir().glob("*.bin")) == [HE_FILE]
+
+
 def test_download_needs_names_or_all(capsys):
     code, _, err = _run(capsys, "download")
     assert code == 2 and "--all" in err

@@ -14,7 +14,12 @@ from pose3d_cli.render.draw import (
     follow_centres,
     view_basis,
 )
-from pose3d_cli.render.side_by_side import parse_size, plan_layout, render_side_by_side
+from pose3d_cli.render.side_by_side import (
+    parse_size,
+    plan_layout,
+    prefetch,
+    render_side_by_side,
+)
 from pose3d_cli.skeleton import H36M17, coco17_to_h36m17
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "walk.mp4"
@@ -155,3 +160,27 @@ def test_render_writes_browser_playable_h264(tmp_path):
 
     with av.open(str(path)) as c:
         assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"
+
+
+def test_prefetch_keeps_order_stops_early_and_reraises():
+    pulled = []
+
+    def source():
+        for i in range(100):
+            pulled.append(i)
+            yield np.full((2, 2, 3), i, np.uint8)
+
+    it = prefetch(source(), depth=3)
+    got = [int(next(it)[0, 0, 0]) for _ in range(5)]
+    assert got == [0, 1, 2, 3, 4]
+    it.close()  # the consumer stops early: the producer stops too, a few frames ahead at most
+    assert len(pulled) <= 5 + 3 + 2
+
+    def broken():
+        yield np.zeros((2, 2, 3), np.uint8)
+        raise InputError("decoding failed at frame 1")
+
+    it = prefetch(broken())
+    next(it)
+    with pytest.raises(InputError, match="frame 1"):
+        next(it)

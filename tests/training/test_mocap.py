@@ -99,3 +99,45 @@ def test_unknown_rig_is_an_input_error(tmp_path):
                     " End Site\n {\n  OFFSET 0 1 0\n }\n}\nMOTION\nFrames: 1\nFrame Time: 0.1\n0 0 0\n")
     with pytest.raises(InputError, match="robot.bvh.*unknown BVH rig"):
         detect_rig(read_bvh(path))
+
+
+def test_namespaced_joint_names_match_the_same_rig(shared_dir, tmp_path):
+    """Exporters prefix joint names (``mixamorig:Hips``); the rig map ignores the prefix."""
+    text = (shared_dir / "mocap" / "bvhtools_test2.bvh").read_text()
+    head, sep, motion = text.partition("MOTION")
+    lines = motion.splitlines()
+    short_motion = "\n".join(lines[:3] + lines[3:3 + 300]).replace("Frames: 3945", "Frames: 300") + "\n"
+    plain = tmp_path / "plain.bvh"
+    plain.write_text(head + sep + short_motion)
+    prefixed = tmp_path / "prefixed.bvh"
+    prefixed.write_text(head.replace("ROOT ", "ROOT mixamorig:").replace("JOINT ", "JOINT mixamorig:")
+                        + sep + short_motion)
+    a, b = retarget(read_bvh(prefixed)), retarget(read_bvh(plain))
+    assert a.rig == b.rig == "hips" and a.num_frames == 499  # (300 − 1) frames at 30 Hz → 50 Hz
+    np.testing.assert_array_equal(a.h36m17_m, b.h36m17_m)
+
+
+def test_collar_rig_names_map_like_the_hips_rig(shared_dir, tmp_path):
+    """The same real capture with its joints renamed to the Chest/Collar convention retargets
+    to the same limbs (the torso joints come from differently named rig joints)."""
+    import re
+
+    rename = {"LeftUpLeg": "LeftHip", "LeftLeg": "LeftKnee", "LeftFoot": "LeftAnkle",
+              "RightUpLeg": "RightHip", "RightLeg": "RightKnee", "RightFoot": "RightAnkle",
+              "Spine1": "Chest", "Spine2": "Chest2", "LeftShoulder": "LeftCollar",
+              "RightShoulder": "RightCollar", "LeftArm": "LeftShoulder", "RightArm": "RightShoulder",
+              "LeftForeArm": "LeftElbow", "RightForeArm": "RightElbow", "LeftHand": "LeftWrist",
+              "RightHand": "RightWrist", "LeftToe": "LeftToeTip", "RightToe": "RightToeTip"}
+    text = (shared_dir / "mocap" / "bvhtools_test2.bvh").read_text()
+    head, sep, motion = text.partition("MOTION")
+    head = re.sub(r"\b(" + "|".join(rename) + r")\b", lambda m: rename[m.group(1)], head)
+    lines = motion.splitlines()
+    short = "\n".join(lines[:3] + lines[3:3 + 120]).replace("Frames: 3945", "Frames: 120") + "\n"
+    (tmp_path / "hips.bvh").write_text(text.partition("MOTION")[0] + sep + short)
+    (tmp_path / "collar.bvh").write_text(head + sep + short)
+    a, b = retarget(read_bvh(tmp_path / "hips.bvh")), retarget(read_bvh(tmp_path / "collar.bvh"))
+    assert (a.rig, b.rig) == ("hips", "collar")
+    legs_arms = [H36M17.index(n) for n in ("right_knee", "left_foot", "left_elbow", "right_wrist")]
+    rel_a = a.h36m17_m[:, legs_arms] - a.h36m17_m[:, :1]
+    rel_b = b.h36m17_m[:, legs_arms] - b.h36m17_m[:, :1]
+    np.testing.assert_allclose(rel_a, rel_b, atol=0.02)  # only the height estimate differs

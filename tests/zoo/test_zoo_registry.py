@@ -113,10 +113,14 @@ def test_builtin_description_from_the_training_code_overrides_the_placeholder():
 
 
 def test_every_shipped_entry_has_a_model_card_with_its_facts():
+    regen = "out of date: regenerate with `python -m pose3d_cli.zoo.card models/`"
     for e in load_registry(include_user=False):
-        card = (REPO / "models" / f"{e.name}.md").read_text(encoding="utf-8")
-        assert card.startswith(f"# {e.name}\n")
-        assert f"`{e.file_name}`" in card and f"receptive field {e.receptive_field} frames" in card
+        path = REPO / "models" / f"{e.name}.md"
+        assert path.is_file(), f"{path} missing; {regen}"
+        card = path.read_text(encoding="utf-8")
+        assert card.startswith(f"# {e.name}\n"), f"{path} {regen}"
+        assert f"`{e.file_name}`" in card, f"{path} {regen}"
+        assert f"receptive field {e.receptive_field} frames" in card, f"{path} {regen}"
         assert e.licence in card
         for r in e.reported_error:
             for v in (r.mpjpe_mm, r.p_mpjpe_mm, r.error_mm):
@@ -139,3 +143,20 @@ def test_builtin_description_error_shapes(info, want):
                              "BUILTIN.json")
     assert (merged.reported_error[0].mpjpe_mm, merged.reported_error[0].p_mpjpe_mm) == want
     assert (merged.layout_in, merged.layout_out) == ("coco17", "h36m17")
+
+
+def test_write_builtin_description_round_trips_through_the_merge(tmp_path, ckpt_9f):
+    from pose3d_cli.zoo.builtin import write_builtin_description
+
+    weights = tmp_path / "lifter.bin"
+    weights.write_bytes(ckpt_9f)
+    out = write_builtin_description(
+        weights, trained_on="BVH walking clips", measured_error=[
+            {"benchmark": "held-out clips", "mpjpe_mm": 64.0, "p_mpjpe_mm": 47.5}])
+    info = json.loads(out.read_text())
+    assert out.name == "BUILTIN.json" and info["size"] == len(ckpt_9f)
+    assert info["arch"] == {"filter_widths": [3, 3], "channels": 32, "causal": False}
+    reg = json.loads((REPO / "pose3d_cli" / "zoo" / "registry.json").read_text())
+    merged = entry_from_dict(info["name"], _builtin_overrides(reg["models"][reg["builtin"]], info), str(out))
+    assert (merged.file_name, merged.receptive_field, merged.layout_in) == ("lifter.bin", 9, "coco17")
+    assert merged.sha256 == info["sha256"] and merged.reported_error[0].p_mpjpe_mm == 47.5

@@ -12,7 +12,7 @@ import pytest
 from zoo_testkit import code_carrying_checkpoint_bytes, sha256, videopose3d_checkpoint_bytes
 
 from pose3d_cli.errors import CheckpointError, DownloadError, InputError
-from pose3d_cli.zoo import default_checkpoint_name, registry_layouts, resolve_checkpoint
+from pose3d_cli.zoo import default_checkpoint_name, load_lifter, registry_layouts, resolve_checkpoint
 from pose3d_cli.zoo.cache import checkpoints_dir, trusted_record
 from pose3d_cli.zoo.registry import load_registry
 
@@ -32,11 +32,13 @@ def mirror(server, he_bytes, monkeypatch):
     return server
 
 
-def test_path_is_verified_and_returned(tmp_path, ckpt_9f):
+def test_path_is_returned_and_loads(tmp_path, ckpt_9f):
     path = tmp_path / "mine.bin"
     path.write_bytes(ckpt_9f)
     got, name = resolve_checkpoint(str(path))
     assert got == path.resolve() and name == str(path)
+    ck, name = load_lifter(str(path))
+    assert ck.arch.receptive_field == 9 and name == str(path)
 
 
 def test_pickle_carrying_code_is_refused_without_running_it(tmp_path):
@@ -44,7 +46,7 @@ def test_pickle_carrying_code_is_refused_without_running_it(tmp_path):
     path = tmp_path / "evil.bin"
     path.write_bytes(code_carrying_checkpoint_bytes(marker))
     with pytest.raises(CheckpointError) as err:
-        resolve_checkpoint(path)
+        load_lifter(path)  # resolving a path takes it as is; the safe load refuses it
     assert "refused to load" in str(err.value) and str(path) in str(err.value)
     assert not marker.exists()
 

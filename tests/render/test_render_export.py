@@ -39,7 +39,8 @@ def _walk(t=120, fps=50.0):
     out = np.zeros((t, 17, 3))
     for k, ts in enumerate(time_s):
         p = base.copy()
-        for hip, knee, foot, arm_top, arm_mid, arm_end, ph in ((1, 2, 3, 11, 12, 13, 0.0), (4, 5, 6, 14, 15, 16, np.pi)):
+        limbs = ((1, 2, 3, 11, 12, 13, 0.0), (4, 5, 6, 14, 15, 16, np.pi))
+        for hip, knee, foot, arm_top, arm_mid, arm_end, ph in limbs:
             r = _rot(0, 0.5 * np.sin(2 * np.pi * ts + ph))
             bend = _rot(0, -0.4 * max(0.0, np.sin(2 * np.pi * ts + ph)))
             p[knee] = p[hip] + r @ (base[knee] - base[hip])
