@@ -28,8 +28,8 @@ from pose3d_cli.training.sampler import ChunkedSampler, reference_batch
 from pose3d_cli.training.synth import generate_mocap_files
 
 REPO = Path(__file__).resolve().parents[1]
-FLIPS = dict(kps_left=COCO17.left, kps_right=COCO17.right,
-             joints_left=H36M17.left, joints_right=H36M17.right)
+FLIPS = {"kps_left": COCO17.left, "kps_right": COCO17.right,
+         "joints_left": H36M17.left, "joints_right": H36M17.right}
 
 
 def _time(fn, repeats: int) -> float:

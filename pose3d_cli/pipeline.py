@@ -70,17 +70,16 @@ class Models:
         """Resolve the device once, load the lifter (registry name, path, or the default) and,
         when ``need_detector``, the detector backend."""
         from pose3d_cli.device import select_device
-        from pose3d_cli.lifting.checkpoint import load_checkpoint
-        from pose3d_cli.zoo import resolve_checkpoint
+        from pose3d_cli.zoo import load_lifter
 
         dev = select_device(device)
-        path, name = resolve_checkpoint(checkpoint, quiet=quiet)
-        ck = load_checkpoint(path, causal=True if causal else None)
+        # The registry states the layouts of published files, which do not record them.
+        ck, name = load_lifter(checkpoint, causal=True if causal else None, quiet=quiet)
         if causal and not ck.arch.causal:
             from pose3d_cli.errors import CheckpointError
 
-            raise CheckpointError(f"{path}: --causal needs a causally trained checkpoint and {name} is "
-                                  "symmetric; drop --causal or pass --checkpoint with a causal model")
+            raise CheckpointError(f"{ck.path}: --causal needs a causally trained checkpoint and {name} "
+                                  "is symmetric; drop --causal or pass --checkpoint with a causal model")
         ck.model_pos.to(dev)
         det = _load_detector(detector, dev) if need_detector else detector
         return cls(detector=det, checkpoint=ck, checkpoint_name=name, device=dev)

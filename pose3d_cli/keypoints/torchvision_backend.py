@@ -97,6 +97,7 @@ class TorchvisionDetector:
             like training; smaller is faster and less accurate).
         batch_size: frames per forward pass (default 8 on a GPU, 1 on a CPU).
         weights_url: where ``"coco"`` weights come from (default torchvision's URL).
+        max_people: most people kept per frame (highest box scores).
         progress: show the download bar.
     """
 
@@ -104,7 +105,7 @@ class TorchvisionDetector:
 
     def __init__(self, device: str = "cpu", weights: str | os.PathLike = "coco", min_box_score: float = 0.5,
                  min_size: int = 800, max_size: int = 1333, batch_size: int | None = None,
-                 weights_url: str | None = None, progress: bool = True) -> None:
+                 weights_url: str | None = None, progress: bool = True, max_people: int = 20) -> None:
         tv = check_available()
         import torch
         from torchvision.models.detection import KeypointRCNN_ResNet50_FPN_Weights, keypointrcnn_resnet50_fpn
@@ -112,10 +113,11 @@ class TorchvisionDetector:
         self.device = torch.device(device)
         self.min_box_score = float(min_box_score)
         self.batch_size = int(batch_size or (8 if self.device.type == "cuda" else 1))
-        # With random weights nearly every box scores low; keep them so the code path runs.
-        box_thresh = 0.0 if str(weights) == "random" else 0.05
+        # Only boxes above the threshold reach the keypoint head (8 convolutions of 512 channels
+        # per box: the costly part on a CPU), so the threshold is applied inside the model.
         model = keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None, min_size=min_size,
-                                          max_size=max_size, box_score_thresh=box_thresh)
+                                          max_size=max_size, box_score_thresh=self.min_box_score,
+                                          box_detections_per_img=int(max_people))
         if str(weights) == "random":
             tag = "random-init"
         else:
@@ -140,7 +142,7 @@ class TorchvisionDetector:
     def detect(self, frames_rgb: Sequence[np.ndarray]) -> list[list[Detection]]:
         import torch
 
-        if not frames_rgb:
+        if len(frames_rgb) == 0:
             return []
         with torch.inference_mode():
             batch = [torch.from_numpy(np.ascontiguousarray(f)).to(self.device).permute(2, 0, 1).float().div_(255)

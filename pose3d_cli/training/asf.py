@@ -200,7 +200,7 @@ def read_asf_amc(asf_path: str | Path, amc_path: str | Path, fps: float = CMU_FP
         c = _euler(info["axis"], info["order"])
         dof = info["dof"]
         if dof:
-            m = _euler(values[b][:, [k for k in range(len(dof))]], "".join(d[1] for d in dof))
+            m = _euler(values[b], "".join(d[1] for d in dof))
         else:
             m = np.broadcast_to(np.eye(3), (n, 3, 3))
         # Hidden start joint: at the parent bone's end, carrying the bone's rotation.

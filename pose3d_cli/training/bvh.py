@@ -331,7 +331,7 @@ class LocalMotion:
     def num_frames(self) -> int:
         return int(self.rot.shape[0])
 
-    def truncated(self, max_seconds: float) -> "LocalMotion":
+    def truncated(self, max_seconds: float) -> LocalMotion:
         """The first ``max_seconds`` (at least two frames)."""
         keep = max(2, int(np.ceil(max_seconds * self.fps)) + 1)
         return LocalMotion(self.joint_names, self.parents, self.rot[:keep], self.trans[:keep],

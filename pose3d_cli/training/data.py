@@ -22,14 +22,19 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from pose3d_cli.errors import InputError
-from pose3d_cli.geometry.camera import Camera, normalize_screen_coordinates, world_to_camera
+from pose3d_cli.geometry.camera import (
+    Camera,
+    normalize_screen_coordinates,
+    world_to_camera,
+)
 from pose3d_cli.geometry.h36m import h36m_cameras
 from pose3d_cli.skeleton import H36M32_KEPT
 
@@ -294,7 +299,7 @@ def prepare_sequences(path_3d: str | Path, path_2d: str | Path, subjects: Sequen
                 raise InputError(f"{path_2d}: {subject}/{action} has {len(views)} cameras but "
                                  f"only {len(cams)} calibrations are known")
             n3 = pos_world.shape[0]
-            n_keep = n3 if subset >= 1.0 else max(1, int(round(n3 * subset)))
+            n_keep = n3 if subset >= 1.0 else max(1, round(n3 * subset))
             start = int(rng.integers(0, n3 - n_keep + 1)) if n_keep < n3 else 0
             for ci, kpts_px in enumerate(views):
                 if cameras is not None and ci not in cameras:

@@ -18,8 +18,8 @@ built-in Human3.6M cameras (layout ``h36m``). Action names follow the paper's fi
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def _read_cdf(path: Path) -> np.ndarray:
                                       "pip install cdflib") from None
     try:
         pose = np.asarray(cdflib.CDF(str(path)).varget("Pose"), np.float64)
-    except Exception as exc:  # cdflib raises assorted errors on bad files
+    except Exception as exc:  # noqa: BLE001 - cdflib raises assorted error types on bad files
         raise InputError(f"{path}: not a readable Human3.6M D3_Positions .cdf file ({exc})") from None
     return pose.reshape(-1, 96)
 
@@ -148,9 +148,8 @@ def convert_h36m(source: str | Path, out_dir: str | Path, name: str = "h36m", *,
                 "generator": "pose3d dataset convert-h36m"}
         contents["gt"] = {"positions_2d": project_gt_2d(positions), "metadata": meta}
     for key, path in paths.items():
-        with atomic_path(path, overwrite=overwrite) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, **{k: _as_object(v) for k, v in contents[key].items()})
+        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **{k: _as_object(v) for k, v in contents[key].items()})
     return paths
 
 

@@ -14,16 +14,22 @@ Convention:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
 from pose3d_cli.errors import InputError
 from pose3d_cli.skeleton import COCO17, H36M17
-from pose3d_cli.training.bvh import BvhMotion, LocalMotion, bvh_local_motion, forward_kinematics, \
-    read_bvh, resample_local
+from pose3d_cli.training.bvh import (
+    BvhMotion,
+    LocalMotion,
+    bvh_local_motion,
+    forward_kinematics,
+    read_bvh,
+    resample_local,
+)
 
 #: Human3.6M's frame rate (Hz).
 TARGET_FPS = 50.0

@@ -20,10 +20,10 @@ speed: ``"Walking N"`` (≥ 0.4 m/s) or ``"InPlace N"``.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -312,11 +312,8 @@ def build_mocap_dataset(bvh_paths: Sequence[str | Path | tuple[str | Path, str |
                 centre = np.array([(root[:, 0].min() + root[:, 0].max()) / 2,
                                    (root[:, 1].min() + root[:, 1].max()) / 2, 0.0])
                 target = np.array([cx, cy, 0.0])
-
-                def place(x: np.ndarray) -> np.ndarray:
-                    return (x - centre) @ rot.T + target
-
-                pos17, pcoco, ptoes = place(h36m[a0:a1]), place(coco[a0:a1]), place(toes[a0:a1])
+                pos17, pcoco, ptoes = ((x[a0:a1] - centre) @ rot.T + target
+                                       for x in (h36m, coco, toes))
                 # Keep only frames where every point is inside all four images.
                 allpts = np.concatenate([pos17, pcoco], axis=1)
                 inview = np.ones(a1 - a0, bool)
@@ -383,9 +380,8 @@ def write_dataset(ds: MocapDataset, out_dir: str | Path, name: str = "mocap", *,
         "det": {"positions_2d": ds.positions_2d_det, "metadata": _metadata("coco", ds, "det")},
     }
     for key, path in paths.items():
-        with atomic_path(path, overwrite=overwrite) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, **{k: _as_object(v) for k, v in contents[key].items()})
+        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **{k: _as_object(v) for k, v in contents[key].items()})
     return paths
 
 

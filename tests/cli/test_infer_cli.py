@@ -92,3 +92,9 @@ def test_cuda_without_gpu_is_a_clear_error(tmp_path, tiny_ckpt, capsys):
     rc = main(["infer", str(EXAMPLE), "--device", "cuda", "--checkpoint", str(tiny_ckpt),
                "--out-dir", str(tmp_path), "-q"])
     assert rc == 2 and "--device cpu" in _err(capsys)
+
+
+def test_causal_needs_a_causal_checkpoint(tmp_path, tiny_ckpt, capsys):
+    rc = main(["infer", str(EXAMPLE), "--causal", "--checkpoint", str(tiny_ckpt), "--out-dir", str(tmp_path), "-q"])
+    assert rc == 2 and "causal" in _err(capsys)
+    assert list(tmp_path.iterdir()) == []

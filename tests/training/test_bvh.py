@@ -8,9 +8,15 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from pose3d_cli.errors import InputError
-from pose3d_cli.training.bvh import (bvh_positions, forward_kinematics, local_transforms,
-                                     matrix_to_quaternion, quaternion_to_matrix, read_bvh,
-                                     resample_local)
+from pose3d_cli.training.bvh import (
+    bvh_positions,
+    forward_kinematics,
+    local_transforms,
+    matrix_to_quaternion,
+    quaternion_to_matrix,
+    read_bvh,
+    resample_local,
+)
 
 TINY = """HIERARCHY
 ROOT root

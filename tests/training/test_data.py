@@ -13,11 +13,21 @@ from pose3d_cli.errors import InputError, OutputExistsError
 from pose3d_cli.geometry.camera import camera_to_world, image_coordinates, project_to_2d
 from pose3d_cli.geometry.h36m import h36m_cameras
 from pose3d_cli.skeleton import COCO17, H36M17, H36M32_KEPT
-from pose3d_cli.training.data import (load_dataset_3d, load_detections_2d, load_npz_safe,
-                                      prepare_sequences)
-from pose3d_cli.training.synth import (SUBJECTS, TEST_SUBJECTS, TRAIN_SUBJECTS, NoiseModel,
-                                       build_mocap_dataset, generate_mocap_files,
-                                       h36m17_to_h36m32, write_dataset)
+from pose3d_cli.training.data import (
+    load_dataset_3d,
+    load_detections_2d,
+    load_npz_safe,
+    prepare_sequences,
+)
+from pose3d_cli.training.synth import (
+    SUBJECTS,
+    TEST_SUBJECTS,
+    NoiseModel,
+    build_mocap_dataset,
+    generate_mocap_files,
+    h36m17_to_h36m32,
+    write_dataset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -157,16 +167,20 @@ def test_prepare_options(small):
     assert down[0].fps == 25.0 and full[0].fps == 50.0
     sub = prepare_sequences(small["3d"], small["det"], ["S1", "S5"], subset=0.25, seed=1)
     sub2 = prepare_sequences(small["3d"], small["det"], ["S1", "S5"], subset=0.25, seed=1)
-    assert [p.num_frames for p in sub] == [int(round(p.num_frames * 0.25)) for p in full]
+    assert [p.num_frames for p in sub] == [round(p.num_frames * 0.25) for p in full]
     for a, b in zip(sub, sub2):
         np.testing.assert_array_equal(a.kpts_norm, b.kpts_norm)
     # the subset chunk is a contiguous piece of the full sequence, the same for every camera
-    f0, s0 = full[0], sub[0]
-    start = [i for i in range(f0.num_frames) if np.array_equal(f0.kpts_norm[i], s0.kpts_norm[0])][0]
-    np.testing.assert_array_equal(f0.kpts_norm[start:start + s0.num_frames], s0.kpts_norm)
+    starts = []
+    for f, sp in zip(full[:4], sub[:4]):  # the four cameras of the first action
+        assert (f.action, f.camera) == (sp.action, sp.camera)
+        start = next(i for i in range(f.num_frames) if np.array_equal(f.kpts_norm[i], sp.kpts_norm[0]))
+        np.testing.assert_array_equal(f.kpts_norm[start:start + sp.num_frames], sp.kpts_norm)
+        starts.append(start)
+    assert len(set(starts)) == 1 and {p.camera for p in sub[:4]} == {0, 1, 2, 3}
     cams = prepare_sequences(small["3d"], small["det"], ["S1"], cameras=[0, 2])
     assert {p.camera for p in cams} == {0, 2}
-    first = sorted({p.action for p in full if p.subject == "S1"})[0]
+    first = min(p.action for p in full if p.subject == "S1")
     only = prepare_sequences(small["3d"], small["det"], ["S1"], actions=[first.split(" ")[0]])
     assert {p.action.split(" ")[0] for p in only} == {first.split(" ")[0]}
 

@@ -12,7 +12,11 @@ import pytest
 from pose3d_cli.errors import InputError
 from pose3d_cli.skeleton import H36M32_KEPT
 from pose3d_cli.training.data import load_dataset_3d, prepare_sequences
-from pose3d_cli.training.h36m_source import canonical_action, convert_h36m, detect_format
+from pose3d_cli.training.h36m_source import (
+    canonical_action,
+    convert_h36m,
+    detect_format,
+)
 from pose3d_cli.training.mocap import load_mocap
 from pose3d_cli.training.synth import h36m17_to_h36m32
 

@@ -8,8 +8,13 @@ import pytest
 from pose3d_cli.errors import InputError
 from pose3d_cli.skeleton import COCO17, H36M17
 from pose3d_cli.training.bvh import read_bvh
-from pose3d_cli.training.mocap import (bone_lengths, detect_rig, head_height, retarget,
-                                       up_axis_rotation)
+from pose3d_cli.training.mocap import (
+    bone_lengths,
+    detect_rig,
+    head_height,
+    retarget,
+    up_axis_rotation,
+)
 
 FILES = ["bvhtools_test.bvh", "bvhtools_test2.bvh", "bvhtools_test3.bvh"]
 LIMBS = [H36M17.index(n) for n in ("right_knee", "right_foot", "left_knee", "left_foot", "head",
@@ -97,7 +102,7 @@ def test_unknown_rig_is_an_input_error(tmp_path):
     path = tmp_path / "robot.bvh"
     path.write_text("HIERARCHY\nROOT base\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n"
                     " End Site\n {\n  OFFSET 0 1 0\n }\n}\nMOTION\nFrames: 1\nFrame Time: 0.1\n0 0 0\n")
-    with pytest.raises(InputError, match="robot.bvh.*unknown BVH rig"):
+    with pytest.raises(InputError, match="robot.bvh.*unknown rig"):
         detect_rig(read_bvh(path))
 
 

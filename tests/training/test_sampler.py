@@ -9,8 +9,8 @@ from pose3d_cli.skeleton import COCO17, H36M17
 from pose3d_cli.training.data import SequencePair
 from pose3d_cli.training.sampler import ChunkedSampler, chunk_table, reference_batch
 
-FLIPS = dict(kps_left=COCO17.left, kps_right=COCO17.right,
-             joints_left=H36M17.left, joints_right=H36M17.right)
+FLIPS = {"kps_left": COCO17.left, "kps_right": COCO17.right,
+         "joints_left": H36M17.left, "joints_right": H36M17.right}
 
 
 def _pairs(lengths=(7, 30, 1, 64, 13), seed=0) -> list[SequencePair]:
