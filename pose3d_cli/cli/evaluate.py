@@ -29,14 +29,21 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pose3d_cli.cli.lift import resolve_checkpoint_arg
     from pose3d_cli.device import select_device
-    from pose3d_cli.io.atomic import check_writable
-    from pose3d_cli.lifting.checkpoint import load_checkpoint
-    from pose3d_cli.training.evaluate import evaluate_checkpoint, format_table, write_report_json
-    from pose3d_cli.training.recipe import (PAPER_TEST_SUBJECTS, inspect_dataset, load_test_sequences,
-                                            parse_subjects)
     from pose3d_cli.errors import InputError
+    from pose3d_cli.io.atomic import check_writable
+    from pose3d_cli.training.evaluate import (
+        evaluate_checkpoint,
+        format_table,
+        write_report_json,
+    )
+    from pose3d_cli.training.recipe import (
+        PAPER_TEST_SUBJECTS,
+        inspect_dataset,
+        load_test_sequences,
+        parse_subjects,
+    )
+    from pose3d_cli.zoo import load_lifter
 
     if args.json is not None:
         check_writable(args.json, args.overwrite)
@@ -50,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise InputError(f"{args.data_3d}: --subjects-test names {', '.join(missing)}, not in the dataset; "
                          f"it has {', '.join(info.subjects)}")
-    path, name = resolve_checkpoint_arg(args.checkpoint, quiet=args.quiet)
-    ck = load_checkpoint(path, causal=True if args.causal else None)
+    ck, name = load_lifter(args.checkpoint, causal=True if args.causal else None, quiet=args.quiet)
     if ck.layout_in != info.layout_in:
         raise InputError(f"{args.data_2d}: 2D keypoints are {info.layout_in} but {name} takes {ck.layout_in}; "
                          "use a checkpoint trained on this layout or matching 2D files")

@@ -4,6 +4,7 @@ the paper's formats (``data_3d_*.npz`` + ``data_2d_*.npz``)."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 
@@ -58,6 +59,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="continue a run from OUT/last.pt (or the given last.pt)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    p.add_argument("--validate-every", type=int, default=1, metavar="N",
+                   help="validate after every N-th epoch and the last (default 1)")
+    p.add_argument("--bn-min-refresh", type=float, default=2.0, metavar="N",
+                   help="floor the BatchNorm momentum at this many refreshes of the running statistics "
+                        "per epoch (default 2; matters on small datasets only; 0 = the paper's schedule "
+                        "exactly)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh in an OUT that already holds a run")
@@ -66,8 +73,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from pose3d_cli.errors import InputError, OutputExistsError
-    from pose3d_cli.training.recipe import (build_training_data, describe_split, inspect_dataset,
-                                            parse_subjects, resolve_split)
+    from pose3d_cli.training.recipe import (
+        build_training_data,
+        describe_split,
+        inspect_dataset,
+        parse_subjects,
+        resolve_split,
+    )
     from pose3d_cli.training.trainer import LAST, TrainConfig, train
 
     out: Path = args.out
@@ -91,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
                          causal=args.causal, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          lr_decay=args.lr_decay, semi_supervised=args.semi_supervised, warmup=args.warmup,
                          linear_projection=args.linear_projection, seed=args.seed, device=args.device,
-                         amp=args.amp)
+                         amp=args.amp, validate_every=args.validate_every,
+                         bn_min_refresh=args.bn_min_refresh)
     info = inspect_dataset(args.data_3d, args.data_2d)
     split = resolve_split(info, parse_subjects(args.subjects_train), parse_subjects(args.subjects_unlabeled),
                           parse_subjects(args.subjects_test), args.semi_supervised, str(args.data_3d))
@@ -106,8 +119,10 @@ def run(args: argparse.Namespace) -> int:
 
     def report(epoch: int, stats: dict) -> None:
         if not args.quiet:
+            valid = stats["valid_mpjpe_m"]
+            valid_text = "      - mm" if math.isnan(valid) else f"{valid * 1000:7.1f} mm"
             print(f"epoch {epoch:>3}/{config.epochs}: train {stats['train_loss_m'] * 1000:7.1f} mm  "
-                  f"valid {stats['valid_mpjpe_m'] * 1000:7.1f} mm  lr {stats['lr']:.2e}  "
+                  f"valid {valid_text}  lr {stats['lr']:.2e}  "
                   f"{stats['samples_per_s']:.0f} samples/s", flush=True)
 
     result = train(config, data, out, resume=resume, progress=not args.quiet, on_epoch=report)

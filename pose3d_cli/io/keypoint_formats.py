@@ -61,8 +61,8 @@ def _frame_size(path: Path, source_video, frame_size, fps):
     if frame_size is not None:
         w, h = (int(v) for v in frame_size)
         return w, h, float(fps or 30.0)
-    raise InputError(f"{path}: this keypoint format does not store the frame size; pass the video it came from "
-                     "(--video-file) or the size (--size WxH)")
+    raise InputError(f"{path}: this keypoint format does not store the frame size; give the video the keypoints "
+                     "came from, or the frame size in pixels")
 
 
 def _detections(kpts: np.ndarray, box_xywh=None, score=None):
@@ -83,7 +83,7 @@ def _detections(kpts: np.ndarray, box_xywh=None, score=None):
 def _track(path: Path, per_frame, width, height, fps, detector: str, min_score: float) -> KeypointTrack:
     from pose3d_cli.keypoints.tracking import fill_gaps, select_main_person
 
-    person = select_main_person(per_frame, max_gap=max(1, int(round(fps))), source=str(path))
+    person = select_main_person(per_frame, max_gap=max(1, round(fps)), source=str(path))
     filled = fill_gaps(person.keypoints, person.present, min_score=min_score)
     return KeypointTrack(keypoints_px=filled.keypoints_px, scores=filled.scores, width=width, height=height,
                          fps=fps, boxes=person.boxes, box_scores=person.box_scores,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from pose3d_cli.errors import BackendUnavailableError, InputError
 from pose3d_cli.io.keypoint_file import KeypointTrack
@@ -32,8 +32,17 @@ DETECTORS: dict[str, tuple[str, str]] = {
 }
 DEFAULT_DETECTOR = "mediapipe"
 
-__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "Detection", "Detector", "available_detectors", "detect_video",
-           "get_detector", "load_detector", "resolve_device"]
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "DETECTORS",
+    "Detection",
+    "Detector",
+    "available_detectors",
+    "detect_video",
+    "get_detector",
+    "load_detector",
+    "resolve_device",
+]
 
 
 def resolve_device(device: str | None) -> str:
@@ -160,7 +169,7 @@ def detect_video(video_path: str | os.PathLike, detector: str | Detector = DEFAU
         log.warning("%s: decoded %d frames where %d were expected; the end of the file may be damaged",
                     video_path, len(detections), last - first)
     person = select_main_person(detections, iou_threshold=iou_threshold,
-                                max_gap=max(1, int(round(info.fps))), source=str(video_path))
+                                max_gap=max(1, round(info.fps)), source=str(video_path))
     filled = fill_gaps(person.keypoints, person.present, min_score=min_score)
     found = float(person.present.mean())
     if found < 0.5:

@@ -6,8 +6,9 @@ are COCO-17 (see :data:`pose3d_cli.skeleton.COCO17`), scores in [0, 1].
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 

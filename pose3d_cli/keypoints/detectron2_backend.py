@@ -13,7 +13,8 @@ When detectron2 is missing, building the backend raises
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

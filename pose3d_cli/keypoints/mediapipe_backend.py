@@ -38,9 +38,11 @@ is the mean visibility of the 17 mapped joints (BlazePose reports no person scor
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Sequence
+import sys
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -48,6 +50,28 @@ from pose3d_cli.errors import BackendUnavailableError
 from pose3d_cli.keypoints.base import Detection, box_from_keypoints
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence file descriptor 2 while mediapipe's C++ graph starts (it logs a handful of
+    INFO/WARNING lines that say nothing to a user); left alone under ``--debug``."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def check_available() -> None:
@@ -78,7 +102,9 @@ class MediaPipeDetector:
     Args:
         device: only ``"cpu"`` runs; ``"cuda"`` is accepted with a warning (the Python
             solution API has no GPU path).
-        min_detection_confidence, min_tracking_confidence: BlazePose thresholds.
+        min_detection_confidence, min_tracking_confidence: BlazePose thresholds. Detection uses
+            0.3 rather than mediapipe's 0.5: backlit or small people are often found only between
+            the two, and a false find is dropped by the IoU tracker anyway.
         static_image_mode: detect afresh in every frame instead of tracking (slower; use for
             unrelated images).
     """
@@ -86,11 +112,8 @@ class MediaPipeDetector:
     name = "mediapipe"
     batch_size = 1
 
-    def __init__(self, device: str = "cpu", min_detection_confidence: float = 0.5,
+    def __init__(self, device: str = "cpu", min_detection_confidence: float = 0.3,
                  min_tracking_confidence: float = 0.5, static_image_mode: bool = False) -> None:
-        # mediapipe's C++ side logs INFO/WARNING lines to stderr; keep errors only.
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
             import mediapipe as mp
             from mediapipe.python.solutions import pose as mp_pose  # noqa: F401 - fails early if absent
@@ -101,9 +124,9 @@ class MediaPipeDetector:
         if str(device).startswith("cuda"):
             log.warning("mediapipe runs on the CPU; ignoring --device %s", device)
         self.version = f"mediapipe {mp.__version__} BlazePose full"
-        self._options = dict(static_image_mode=static_image_mode, model_complexity=1, smooth_landmarks=True,
-                             enable_segmentation=False, min_detection_confidence=min_detection_confidence,
-                             min_tracking_confidence=min_tracking_confidence)
+        self._options = {"static_image_mode": static_image_mode, "model_complexity": 1, "smooth_landmarks": True,
+                         "enable_segmentation": False, "min_detection_confidence": min_detection_confidence,
+                         "min_tracking_confidence": min_tracking_confidence}
         self._pose = None
         self.reset()
 
@@ -113,7 +136,12 @@ class MediaPipeDetector:
 
         self.close()
         try:
-            self._pose = mp_pose.Pose(**self._options)
+            with _quiet_native_stderr():
+                self._pose = mp_pose.Pose(**self._options)
+                # One blank frame makes the graph open all its calculators (and log about it) now,
+                # while stderr is quiet; an empty picture leaves no person to track.
+                self._pose.process(np.zeros((64, 64, 3), np.uint8))
+            self._warm = 0  # frames with landmarks so far
         except (FileNotFoundError, RuntimeError, OSError) as exc:
             raise BackendUnavailableError(
                 f"mediapipe's BlazePose model cannot be loaded ({str(exc).splitlines()[0]}); reinstall "
@@ -123,7 +151,12 @@ class MediaPipeDetector:
         out = []
         for frame in frames_rgb:
             h, w = frame.shape[:2]
-            result = self._pose.process(np.ascontiguousarray(frame))
+            if self._warm >= 3:
+                result = self._pose.process(np.ascontiguousarray(frame))
+            else:  # the graph's threads log while its models start, until landmarks have come out
+                with _quiet_native_stderr():
+                    result = self._pose.process(np.ascontiguousarray(frame))
+                self._warm += result.pose_landmarks is not None
             if result.pose_landmarks is None:
                 out.append([])
                 continue

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import os
 import urllib.error
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -108,7 +108,10 @@ class TorchvisionDetector:
                  weights_url: str | None = None, progress: bool = True, max_people: int = 20) -> None:
         tv = check_available()
         import torch
-        from torchvision.models.detection import KeypointRCNN_ResNet50_FPN_Weights, keypointrcnn_resnet50_fpn
+        from torchvision.models.detection import (
+            KeypointRCNN_ResNet50_FPN_Weights,
+            keypointrcnn_resnet50_fpn,
+        )
 
         self.device = torch.device(device)
         self.min_box_score = float(min_box_score)

@@ -14,7 +14,12 @@ from typing import Sequence
 from pose3d_cli.errors import InputError
 from pose3d_cli.lifting.model import ArchSpec
 from pose3d_cli.skeleton import get_layout
-from pose3d_cli.training.data import SequencePair, load_dataset_3d, load_detections_2d, prepare_sequences
+from pose3d_cli.training.data import (
+    SequencePair,
+    load_dataset_3d,
+    load_detections_2d,
+    prepare_sequences,
+)
 from pose3d_cli.training.sampler import ChunkedSampler
 from pose3d_cli.training.trainer import TrainingData
 

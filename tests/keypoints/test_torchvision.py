@@ -137,7 +137,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def http_root(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
-    handler = lambda *a, **k: _Quiet(*a, directory=str(root), **k)  # noqa: E731
+    handler = lambda *a, **k: _Quiet(*a, directory=str(root), **k)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -147,7 +147,11 @@ def http_root(tmp_path):
 
 
 def test_weights_download_errors(tv, http_root, tmp_path):
-    from pose3d_cli.keypoints.torchvision_backend import TorchvisionDetector, detector_cache_dir, fetch_weights
+    from pose3d_cli.keypoints.torchvision_backend import (
+        TorchvisionDetector,
+        detector_cache_dir,
+        fetch_weights,
+    )
 
     root, base = http_root
     with pytest.raises(DownloadError, match="cannot fetch the Keypoint R-CNN weights"):

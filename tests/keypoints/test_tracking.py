@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 
 from pose3d_cli.errors import NoPersonError
-from pose3d_cli.keypoints.base import Detection, box_from_keypoints, detections_from_arrays
-from pose3d_cli.keypoints.tracking import box_iou, fill_gaps, link_tracks, select_main_person
+from pose3d_cli.keypoints.base import (
+    Detection,
+    box_from_keypoints,
+    detections_from_arrays,
+)
+from pose3d_cli.keypoints.tracking import (
+    box_iou,
+    fill_gaps,
+    link_tracks,
+    select_main_person,
+)
 
 
 def _person(cx: float, cy: float, score: float, kp_score: float = 0.9) -> Detection:

@@ -8,8 +8,14 @@ import torch
 
 from pose3d_cli.geometry.h36m import h36m_intrinsics
 from pose3d_cli.skeleton import COCO17, H36M17
-from pose3d_cli.training.losses import (bone_length_loss, bone_lengths, pose_loss, reprojection_loss,
-                                        shared_joints, trajectory_loss)
+from pose3d_cli.training.losses import (
+    bone_length_loss,
+    bone_lengths,
+    pose_loss,
+    reprojection_loss,
+    shared_joints,
+    trajectory_loss,
+)
 
 
 def _chain(lengths: list[float]) -> torch.Tensor:
