@@ -147,6 +147,19 @@ def _write_card(cards_dir: Path, name: str, commands: Sequence[str], no_flip, fl
         "clearly worse results on other motions than the published Detectron-COCO model.", "",
     ]
     path = cards_dir / f"{name}.md"
+    if path.is_file():  # keep the registry's general bullet points ("- **Why it exists.** ...")
+        old = path.read_text(encoding="utf-8")
+        at = old.find("## Notes")
+        kept, keep = [], False
+        for line in (old[at:].splitlines() if at >= 0 else []):
+            if line.startswith("- **"):
+                keep = True
+            elif not line.startswith("  "):
+                keep = False
+            if keep:
+                kept.append(line)
+        if kept:
+            lines += kept + [""]
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_text(text + "\n" + "\n".join(lines), encoding="utf-8")
     return path
