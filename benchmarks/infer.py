@@ -125,7 +125,12 @@ def main() -> None:
     from pose3d_cli.io.pose_file import load_poses
     from pose3d_cli.io.video import VideoWriter, iter_frames, probe_video
     from pose3d_cli.pipeline import infer_video
-    from pose3d_cli.render.side_by_side import prefetch, render_side_by_side
+    from pose3d_cli.render.side_by_side import (
+        ENCODER_CRF,
+        ENCODER_PRESET,
+        prefetch,
+        render_side_by_side,
+    )
     from pose3d_cli.zoo import resolve_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -157,7 +162,7 @@ def main() -> None:
         seq = load_poses(result.paths["npz"])
         out_w = probe_video(result.paths["mp4"]).width
         t0 = time.perf_counter()
-        with VideoWriter(tmp / "ours.mp4", fps=info.fps) as w:
+        with VideoWriter(tmp / "ours.mp4", fps=info.fps, crf=ENCODER_CRF, preset=ENCODER_PRESET) as w:
             stats = render_side_by_side(prefetch(iter_frames(clip)), w, kpts_px=seq.keypoints_px,
                                         pose_world_m=seq.poses_3d_world, fps=info.fps,
                                         src_size=(info.width, info.height))

@@ -462,10 +462,16 @@ def _render(video: Path, path: Path, track, pose_world_m: np.ndarray, first: int
             *, size, azimuth: float, orbit: float, overwrite: bool, quiet: bool) -> Path:
     from pose3d_cli.errors import VideoError
     from pose3d_cli.io.video import VideoWriter, iter_frames
-    from pose3d_cli.render.side_by_side import prefetch, render_side_by_side
+    from pose3d_cli.render.side_by_side import (
+        ENCODER_CRF,
+        ENCODER_PRESET,
+        prefetch,
+        render_side_by_side,
+    )
 
     n = pose_world_m.shape[0]
-    with _bar(n, "render", quiet) as bar, VideoWriter(path, fps=fps, overwrite=overwrite) as writer:
+    with _bar(n, "render", quiet) as bar, VideoWriter(path, fps=fps, overwrite=overwrite, crf=ENCODER_CRF,
+                                                      preset=ENCODER_PRESET) as writer:
         stats = render_side_by_side(
             prefetch(iter_frames(video, first, stop)), writer, kpts_px=track.keypoints_px,
             pose_world_m=pose_world_m, fps=fps, src_size=(track.width, track.height), layout_2d=track.layout,

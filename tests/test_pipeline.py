@@ -122,7 +122,7 @@ def test_end_to_end_exports_and_summary(default_run):
     assert default_run.resampled  # the clip is 30 fps
     assert {"detect", "lift", "export", "render"} <= set(default_run.seconds)
     line = default_run.summary()
-    assert "110 frames" in line and "walk.pose3d.mp4" in line and "filled" in line
+    assert "95 frames" in line and "walk.pose3d.mp4" in line and "filled" in line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def test_keypoints_file_limit_and_resampling_switch(tmp_path, walk_keypoints, ti
     detected = np.load(walk_keypoints)["keypoints_px"]
     np.testing.assert_allclose(seq.keypoints_px, detected[30:50], atol=1e-4)
     r2 = infer_video(EXAMPLE, out_dir=tmp_path / "b", resample=False, export="json", **common)
-    assert not r2.resampled and r2.frames == 110 and set(r2.paths) == {"json"}
+    assert not r2.resampled and r2.frames == 95 and set(r2.paths) == {"json"}
 
 
 def test_short_render_with_options(tmp_path, walk_keypoints, tiny_ckpt):

@@ -38,9 +38,10 @@ _SHIFT = 4  # sub-pixel bits for cv2 drawing
 _ONE = 1 << _SHIFT
 
 
-def _fixed(points_px: np.ndarray) -> np.ndarray:
-    """Float pixels ``(*, 2)`` → int32 fixed-point coordinates for cv2's ``shift`` argument."""
-    return np.round(points_px * _ONE).astype(np.int32)
+def _fixed(points_px: np.ndarray) -> list:
+    """Float pixels ``(*, 2)`` → nested lists of fixed-point ints for cv2's ``shift`` argument
+    (plain Python ints: cv2 parses them much faster than numpy scalars)."""
+    return np.round(points_px * _ONE).astype(np.int64).tolist()
 
 
 def draw_skeleton_2d(frame_rgb: np.ndarray, kpts_px: np.ndarray, layout: Layout, *,
@@ -55,19 +56,20 @@ def draw_skeleton_2d(frame_rgb: np.ndarray, kpts_px: np.ndarray, layout: Layout,
         filled: the keypoints were interpolated, not detected; drawn in grey.
     """
     pts = np.asarray(kpts_px, np.float64) * scale
-    ok = np.isfinite(pts).all(axis=1)
-    fx = _fixed(np.where(ok[:, None], pts, 0.0))
+    finite = np.isfinite(pts).all(axis=1)
+    fx = _fixed(np.where(finite[:, None], pts, 0.0))
+    ok = finite.tolist()
     for a, b in layout.edges:
         if not (ok[a] and ok[b]):
             continue
         colour = FILLED_COLOUR_RGB if filled else SIDE_COLOURS_RGB[layout.edge_side((a, b))]
-        cv2.line(frame_rgb, tuple(fx[a]), tuple(fx[b]), colour, thickness, cv2.LINE_AA, _SHIFT)
+        cv2.line(frame_rgb, fx[a], fx[b], colour, thickness, cv2.LINE_AA, _SHIFT)
     r = max(2, thickness)
     for j in range(len(pts)):
         if ok[j]:
             colour = FILLED_COLOUR_RGB if filled else SIDE_COLOURS_RGB[layout.side_of(j)]
-            cv2.circle(frame_rgb, tuple(fx[j]), r * _ONE, (255, 255, 255), -1, cv2.LINE_AA, _SHIFT)
-            cv2.circle(frame_rgb, tuple(fx[j]), (r - 1) * _ONE, colour, -1, cv2.LINE_AA, _SHIFT)
+            cv2.circle(frame_rgb, fx[j], r * _ONE, (255, 255, 255), -1, cv2.LINE_AA, _SHIFT)
+            cv2.circle(frame_rgb, fx[j], (r - 1) * _ONE, colour, -1, cv2.LINE_AA, _SHIFT)
 
 
 def view_basis(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
@@ -111,8 +113,10 @@ class SkeletonPanel:
         self.grid_step_m = float(grid_step_m)
         self.perspective = float(perspective)
         self.canvas = np.empty((self.height, self.width, 3), np.uint8)
-        self._background = np.array(background_rgb, np.uint8)
+        # A whole background image: copying it is ~50x faster than broadcasting one colour.
+        self._background = np.full((self.height, self.width, 3), background_rgb, np.uint8)
         self._edges = np.array(layout.edges, np.int64).reshape(-1, 2)
+        self._edge_list = [(int(a), int(b)) for a, b in layout.edges]
         self._edge_colours = [SIDE_COLOURS_RGB[layout.edge_side(tuple(e))] for e in layout.edges]
         self._joint_colours = [SIDE_COLOURS_RGB[layout.side_of(j)] for j in range(layout.num_joints)]
         self._thickness = max(2, round(min(self.width, self.height) / 110))
@@ -147,43 +151,44 @@ class SkeletonPanel:
         fx = _fixed(px)
         # Ground fill first (a light quad), then grid, then the box edges.
         quad, _ = self.project(np.array([(*c, 0.0) for c in corners]), view)
-        cv2.fillConvexPoly(self.canvas, _fixed(quad), (232, 232, 232), cv2.LINE_AA, _SHIFT)
+        cv2.fillConvexPoly(self.canvas, np.array(_fixed(quad), np.int32), (232, 232, 232), cv2.LINE_AA, _SHIFT)
         n_grid = len(segs)
         for i, (a, b) in enumerate(fx):
             colour, th = ((205, 205, 205), 1) if i < n_grid else ((150, 150, 150), 1)
-            cv2.line(self.canvas, tuple(a), tuple(b), colour, th, cv2.LINE_AA, _SHIFT)
+            cv2.line(self.canvas, a, b, colour, th, cv2.LINE_AA, _SHIFT)
 
     def draw(self, pose_world_m: np.ndarray, view: View3D, *, label: str = "") -> np.ndarray:
         """Render one pose ``(J, 3)`` (world metres, z up) and return the canvas ``(H, W, 3)``.
 
         The canvas is reused between calls: copy it if you keep it.
         """
-        self.canvas[:] = self._background
+        np.copyto(self.canvas, self._background)
         self._draw_ground_and_box(view)
         pose = np.asarray(pose_world_m, np.float64)
-        ok = np.isfinite(pose).all(axis=1)
-        px, depth = self.project(np.where(ok[:, None], pose, 0.0), view)
+        finite = np.isfinite(pose).all(axis=1)
+        px, depth = self.project(np.where(finite[:, None], pose, 0.0), view)
+        ok = finite.tolist()
         # Shadow: the skeleton flattened onto the ground, for a sense of height and contact.
         shadow = pose.copy()
         shadow[:, 2] = 0.0
-        spx, _ = self.project(np.where(ok[:, None], shadow, 0.0), view)
+        spx, _ = self.project(np.where(finite[:, None], shadow, 0.0), view)
         sfx = _fixed(spx)
-        for a, b in self._edges:
+        for a, b in self._edge_list:
             if ok[a] and ok[b]:
-                cv2.line(self.canvas, tuple(sfx[a]), tuple(sfx[b]), (200, 200, 200),
+                cv2.line(self.canvas, sfx[a], sfx[b], (200, 200, 200),
                          self._thickness, cv2.LINE_AA, _SHIFT)
         # Bones far-to-near so nearer limbs are drawn over farther ones.
         fx = _fixed(px)
         edge_depth = depth[self._edges].mean(axis=1) if len(self._edges) else np.zeros(0)
-        for i in np.argsort(edge_depth):
-            a, b = self._edges[i]
+        for i in np.argsort(edge_depth).tolist():
+            a, b = self._edge_list[i]
             if ok[a] and ok[b]:
-                cv2.line(self.canvas, tuple(fx[a]), tuple(fx[b]), self._edge_colours[i],
+                cv2.line(self.canvas, fx[a], fx[b], self._edge_colours[i],
                          self._thickness, cv2.LINE_AA, _SHIFT)
         r = self._thickness * _ONE
-        for j in np.argsort(depth):
+        for j in np.argsort(depth).tolist():
             if ok[j]:
-                cv2.circle(self.canvas, tuple(fx[j]), r, self._joint_colours[j], -1, cv2.LINE_AA, _SHIFT)
+                cv2.circle(self.canvas, fx[j], r, self._joint_colours[j], -1, cv2.LINE_AA, _SHIFT)
         if label:
             cv2.putText(self.canvas, label, (10, self.height - 12), cv2.FONT_HERSHEY_SIMPLEX,
                         max(0.4, self.height / 1200), (90, 90, 90), 1, cv2.LINE_AA)
