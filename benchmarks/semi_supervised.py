@@ -137,7 +137,7 @@ def main(argv=None) -> int:
         f"{torch.get_num_threads()} torch threads, load {load_before[0]:.1f} before / "
         f"{load_after[0]:.1f} after (1-min average).",
         "",
-        "| labels (S1) | labelled frames | training | epochs | MPJPE (mm) | P-MPJPE (mm) | time (s) |",
+        "| labels (S1) | labelled frames (4 cameras) | training | epochs | MPJPE (mm) | P-MPJPE (mm) | time (s) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:

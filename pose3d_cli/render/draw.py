@@ -128,7 +128,7 @@ class SkeletonPanel:
         rel = (np.asarray(points_m, np.float64) - centre) @ basis.T  # (*, 3): right, up, toward
         dist = self.perspective * view.radius_m
         k = dist / np.maximum(dist - rel[..., 2], 1e-6)
-        px_per_m = 0.6 * min(self.width, self.height) / view.radius_m
+        px_per_m = 0.65 * min(self.width, self.height) / view.radius_m
         x = self.width / 2 + rel[..., 0] * k * px_per_m
         y = self.height / 2 - rel[..., 1] * k * px_per_m
         return np.stack([x, y], axis=-1), rel[..., 2]
