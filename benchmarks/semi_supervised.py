@@ -137,6 +137,9 @@ def main(argv=None) -> int:
         f"{torch.get_num_threads()} torch threads, load {load_before[0]:.1f} before / "
         f"{load_after[0]:.1f} after (1-min average).",
         "",
+        "Command: `nice python benchmarks/semi_supervised.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        + "`",
+        "",
         "| labels (S1) | labelled frames (4 cameras) | training | epochs | MPJPE (mm) | P-MPJPE (mm) | time (s) |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -11,7 +11,12 @@ import pytest
 import torch
 
 from pose3d_cli.lifting.checkpoint import load_checkpoint
-from pose3d_cli.training.recipe import build_training_data, inspect_dataset, load_test_sequences, resolve_split
+from pose3d_cli.training.recipe import (
+    build_training_data,
+    inspect_dataset,
+    load_test_sequences,
+    resolve_split,
+)
 from pose3d_cli.training.ship import ship_builtin
 from pose3d_cli.training.synth import generate_mocap_files
 from pose3d_cli.training.trainer import TrainConfig, train
