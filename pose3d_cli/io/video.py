@@ -517,9 +517,10 @@ class VideoWriter:
             stack.__exit__(exc_type or RuntimeError, exc or RuntimeError("aborted"), tb)
 
 
-def run_ffmpeg(args: list[str], timeout: float = 300.0) -> None:
-    """Run ffmpeg with ``args`` (after the executable); raise :class:`VideoError` with its stderr."""
-    cmd = [find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
+def run_ffmpeg(args: list[str], timeout: float = 300.0, exe: str | None = None) -> None:
+    """Run ffmpeg (``exe``, default :func:`find_ffmpeg`) with ``args`` after the executable;
+    raise :class:`VideoError` with its stderr."""
+    cmd = [exe or find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
     try:
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import av
 import cv2
+import imageio_ffmpeg
 import numpy as np
 import pytest
 
@@ -92,7 +93,8 @@ def test_variable_frame_rate_average(tmp_path):
 @pytest.mark.parametrize("rotation", [90, -90, 180])
 def test_rotation_metadata_is_applied(tmp_path, walker_mp4, rotation):
     out = tmp_path / f"rot{rotation}.mp4"
-    run_ffmpeg(["-display_rotation", str(rotation), "-i", str(walker_mp4), "-c", "copy", str(out)])
+    run_ffmpeg(["-display_rotation", str(rotation), "-i", str(walker_mp4), "-c", "copy", str(out)],
+               exe=imageio_ffmpeg.get_ffmpeg_exe())  # -display_rotation needs ffmpeg >= 6 (Debian 12 has 5.1)
     info = probe_video(out)
     assert info.rotation_deg == rotation % 360
     assert (info.width, info.height) == ((248, 442) if rotation % 180 else (442, 248))

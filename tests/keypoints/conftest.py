@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 
 from pose3d_cli.io.video import run_ffmpeg
@@ -28,7 +29,8 @@ def man_on_box_rotated_mp4(tmp_path_factory, man_on_box_mp4) -> Path:
     run_ffmpeg(["-i", str(man_on_box_mp4), "-vf", "transpose=clock", "-c:v", "libx264", "-preset", "veryfast",
                 "-crf", "18", "-pix_fmt", "yuv420p", str(sideways)])
     out = folder / "phone.mp4"
-    run_ffmpeg(["-display_rotation", "90", "-i", str(sideways), "-c", "copy", str(out)])
+    run_ffmpeg(["-display_rotation", "90", "-i", str(sideways), "-c", "copy", str(out)],
+               exe=imageio_ffmpeg.get_ffmpeg_exe())  # -display_rotation needs ffmpeg >= 6 (Debian 12 has 5.1)
     return out
 
 
