@@ -36,6 +36,7 @@ from pose3d_cli.geometry.camera import (
     world_to_camera,
 )
 from pose3d_cli.geometry.h36m import h36m_cameras
+from pose3d_cli.io.atomic import atomic_path
 from pose3d_cli.skeleton import H36M32_KEPT
 
 #: Frame rate of Human3.6M's poses and the generator's datasets (Hz).
@@ -327,3 +328,20 @@ def prepare_sequences(path_3d: str | Path, path_2d: str | Path, subjects: Sequen
         raise InputError(f"{path_3d}: no sequences for subjects {list(subjects)} and actions "
                          f"{list(actions) if actions else 'all'}; check --subjects/--actions")
     return pairs
+
+
+def save_dataset_files(contents: Mapping[str, Mapping[str, Any]], paths: Mapping[str, Path],
+                       overwrite: bool = False) -> dict[str, Path]:
+    """Write dataset files in the paper's layout: for each key, ``contents[key]`` (e.g.
+    ``{"positions_3d": dict}`` or ``{"positions_2d": dict, "metadata": dict}``) goes to
+    ``paths[key]`` as an ``.npz`` of 0-d object arrays holding the dicts, atomically."""
+    for key, path in paths.items():
+        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **{k: _as_object(v) for k, v in contents[key].items()})
+    return dict(paths)
+
+
+def _as_object(value: object) -> np.ndarray:
+    arr = np.empty((), dtype=object)
+    arr[()] = value
+    return arr

@@ -25,8 +25,9 @@ import numpy as np
 
 from pose3d_cli.errors import BackendUnavailableError, InputError
 from pose3d_cli.geometry.h36m import h36m_cameras
-from pose3d_cli.io.atomic import atomic_path, check_writable
+from pose3d_cli.io.atomic import check_writable
 from pose3d_cli.skeleton import H36M17, H36M32_KEPT
+from pose3d_cli.training.data import save_dataset_files
 
 H36M_POSE_SUBJECTS = ("S1", "S5", "S6", "S7", "S8", "S9", "S11")
 _LAYOUTS = {
@@ -147,13 +148,4 @@ def convert_h36m(source: str | Path, out_dir: str | Path, name: str = "h36m", *,
                 "keypoints_symmetry": [list(H36M17.left), list(H36M17.right)], "fps": 50.0,
                 "generator": "pose3d dataset convert-h36m"}
         contents["gt"] = {"positions_2d": project_gt_2d(positions), "metadata": meta}
-    for key, path in paths.items():
-        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
-            np.savez_compressed(f, **{k: _as_object(v) for k, v in contents[key].items()})
-    return paths
-
-
-def _as_object(value: object) -> np.ndarray:
-    arr = np.empty((), dtype=object)
-    arr[()] = value
-    return arr
+    return save_dataset_files(contents, paths, overwrite)

@@ -132,7 +132,9 @@ def _write_card(cards_dir: Path, name: str, commands: Sequence[str], no_flip, fl
         f"{sum(x or 0 for x in log.get('curves', {}).get('seconds', [])) / 60:.0f} minutes of training on a shared "
         "2-core CPU):", "", "```", *commands, "```", "",
         f"Recipe: the paper's (Amsgrad, dropout {cfg.get('dropout')}, BatchNorm momentum decayed "
-        f"{cfg.get('bn_momentum_start')} → {cfg.get('bn_momentum_end')}, flip augmentation, strided "
+        f"{cfg.get('bn_momentum_start')} → {cfg.get('bn_momentum_end')}"
+        + (f" and floored at {cfg.get('bn_min_refresh'):g} refreshes per epoch" if cfg.get("bn_min_refresh") else "")
+        + ", flip augmentation, strided "
         f"single-frame training), with {cfg.get('epochs')} epochs, batch {cfg.get('batch_size')}, "
         f"lr {cfg.get('lr')} × {cfg.get('lr_decay')} per epoch; the weights of the epoch with the lowest "
         "test-subject error are shipped.", "",

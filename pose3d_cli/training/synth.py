@@ -30,8 +30,9 @@ import numpy as np
 from pose3d_cli.errors import InputError
 from pose3d_cli.geometry.camera import Camera
 from pose3d_cli.geometry.h36m import h36m_cameras
-from pose3d_cli.io.atomic import atomic_path, check_writable
+from pose3d_cli.io.atomic import check_writable
 from pose3d_cli.skeleton import COCO17, H36M17
+from pose3d_cli.training.data import save_dataset_files
 from pose3d_cli.training.mocap import DEFAULT_HEIGHT_M, load_mocap
 
 #: Subjects in the paper's split: training, then testing.
@@ -379,16 +380,7 @@ def write_dataset(ds: MocapDataset, out_dir: str | Path, name: str = "mocap", *,
         "gt": {"positions_2d": ds.positions_2d_gt, "metadata": _metadata("h36m", ds, "gt")},
         "det": {"positions_2d": ds.positions_2d_det, "metadata": _metadata("coco", ds, "det")},
     }
-    for key, path in paths.items():
-        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
-            np.savez_compressed(f, **{k: _as_object(v) for k, v in contents[key].items()})
-    return paths
-
-
-def _as_object(value: object) -> np.ndarray:
-    arr = np.empty((), dtype=object)
-    arr[()] = value
-    return arr
+    return save_dataset_files(contents, paths, overwrite)
 
 
 def generate_mocap_files(bvh_paths: Sequence[str | Path | tuple[str | Path, str | Path]],
