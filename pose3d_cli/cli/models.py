@@ -13,7 +13,8 @@ import json
 import shutil
 from pathlib import Path
 
-_SOURCE_SHORT = {"detectron": "Detectron", "cpn": "CPN", "ground-truth": "GT 2D", "unknown": "?"}
+_SOURCE_SHORT = {"detectron": "Detectron", "cpn": "CPN", "ground-truth": "GT 2D",
+                 "mocap-noisy": "mocap+noise", "unknown": "?"}
 
 
 def _common_flags() -> argparse.ArgumentParser:
@@ -87,8 +88,14 @@ def _list(args: argparse.Namespace) -> int:
     from pose3d_cli.zoo.card import human_size
     from pose3d_cli.zoo.registry import load_registry
 
+    from pose3d_cli.errors import CheckpointError
+
     registry = load_registry()
     default = default_checkpoint_name(registry)
+    try:
+        default_causal = default_checkpoint_name(registry, causal=True)
+    except CheckpointError:
+        default_causal = None
     if args.json:
         models = []
         for entry in registry:
@@ -97,15 +104,17 @@ def _list(args: argparse.Namespace) -> int:
             models.append({**entry.to_dict(), "cached": path.is_file(), "state": state,
                            "local_path": str(path), "local_size": size,
                            "default": entry.name == default,
+                           "default_causal": entry.name == default_causal,
                            "recommended": entry.name == registry.default_name})
         print(json.dumps({"cache": str(cache_dir()), "default": default,
+                          "default_causal": default_causal,
                           "recommended": registry.default_name, "models": models}, indent=2))
         return 0
     header = ("NAME", "RF", "INPUT", "SIZE", "CACHED", "LICENCE")
     rows = []
     for entry in registry:
         state, size = _entry_state(entry)
-        mark = "*" if entry.name == default else " "
+        mark = "*" if entry.name == default else "+" if entry.name == default_causal else " "
         rows.append((f"{mark} {entry.name}", str(entry.receptive_field),
                      f"{entry.layout_in} ({_SOURCE_SHORT.get(entry.input_source, entry.input_source)})",
                      human_size(size), state, entry.licence))
@@ -114,7 +123,9 @@ def _list(args: argparse.Namespace) -> int:
     print(fmt.format("  " + header[0], *header[1:]).rstrip())
     for r in rows:
         print(fmt.format(*r).rstrip())
-    print(f"\n* default: {default}   recommended: {registry.default_name}   cache: {cache_dir()}")
+    causal_text = f"   + --causal: {default_causal}" if default_causal else ""
+    print(f"\n* default: {default}{causal_text}   recommended: {registry.default_name}   "
+          f"cache: {cache_dir()}")
     return 0
 
 

@@ -3,11 +3,12 @@
 Takes the ``best.pt`` of a ``pose3d train`` run, measures it on the test subjects of its dataset
 (protocols 1–3 and MPJVE, without and with flip augmentation), writes the weights (no training
 state) with that provenance in their ``meta`` to ``pose3d_cli/zoo/weights/<file>``, describes them
-in ``BUILTIN.json`` for the model registry and renders the model card ``models/<name>.md``
-(keeping its hand-written "## Notes" section)::
+for the model registry in ``BUILTIN.json`` (the main built-in model, ``pose3d-27f.mocap-coco``)
+or ``<name>.json`` (any other name, e.g. the causal ``pose3d-27f-causal.mocap-coco``) and renders
+the model card ``models/<name>.md`` (keeping its hand-written "## Notes" section)::
 
     python -m pose3d_cli.training.ship RUN_DIR --data-3d D3 --data-2d D2 \\
-        --command "pose3d train ..." [--name pose3d-27f.mocap-coco]
+        --command "pose3d train ..." [--name pose3d-27f.mocap-coco] [--description-file F.json]
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ def _weights_dir() -> Path:
 def ship_builtin(run_dir: str | Path, data_3d: str | Path, data_2d: str | Path, *, name: str = DEFAULT_NAME,
                  file_name: str | None = None, commands: Sequence[str] = (), subjects_test: Sequence[str] = (),
                  weights_dir: str | Path | None = None, cards_dir: str | Path | None = None,
-                 notes: str = "") -> dict:
-    """Evaluate ``run_dir/best.pt`` and install it as the built-in model; returns BUILTIN.json's dict."""
+                 notes: str = "", description_file: str = "BUILTIN.json") -> dict:
+    """Evaluate ``run_dir/best.pt`` and install it as a built-in model; returns the dict written to
+    ``description_file`` (``BUILTIN.json``, or ``<name>.json`` for a further built-in model)."""
     from pose3d_cli.lifting.checkpoint import load_checkpoint, save_checkpoint
     from pose3d_cli.training.evaluate import evaluate_checkpoint, format_table
     from pose3d_cli.training.recipe import (
@@ -85,11 +87,15 @@ def ship_builtin(run_dir: str | Path, data_3d: str | Path, data_2d: str | Path, 
     description = (f"Small lifter shipped inside the package so that pose3d works with no network: "
                    f"{rf}-frame receptive field, {ck.arch.channels} channels, "
                    f"{'causal' if ck.arch.causal else 'symmetric'}, COCO-17 in, Human3.6M-17 out, "
-                   f"trained by `pose3d train` on real motion capture. The default until the published "
-                   f"Detectron-COCO model is cached; far less accurate than it on real video.")
+                   f"trained by `pose3d train` on real motion capture. "
+                   + ("The default of `--causal` (no published model is causal); less accurate than "
+                      "the symmetric built-in model, and far less than the published Detectron-COCO "
+                      "model on real video." if ck.arch.causal else
+                      "The default until the published Detectron-COCO model is cached; far less "
+                      "accurate than it on real video."))
     path = write_builtin_description(
         weights, name=name, trained_on=trained_on, measured_error=measured, description=description,
-        licence="MIT", input_source="ground-truth",
+        licence="MIT", input_source="mocap-noisy", description_file=description_file,
         input_description="COCO-17 points of real motion capture projected through the Human3.6M "
                           "cameras, with detector-like noise (jitter, drift, outliers, left/right swaps)")
     data = json.loads(path.read_text())
@@ -177,9 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--command", action="append", default=[], help="a command that made it (repeatable)")
     ap.add_argument("--cards", type=Path, default=Path("models"))
     ap.add_argument("--notes", default="")
+    ap.add_argument("--description-file", default=None,
+                    help="description file in the weights folder (default: BUILTIN.json for "
+                         f"{DEFAULT_NAME}, else NAME.json)")
     args = ap.parse_args(argv)
+    desc_file = args.description_file or ("BUILTIN.json" if args.name == DEFAULT_NAME else f"{args.name}.json")
     data = ship_builtin(args.run_dir, args.data_3d, args.data_2d, name=args.name, file_name=args.file_name,
-                        commands=args.command, cards_dir=args.cards, notes=args.notes)
+                        commands=args.command, cards_dir=args.cards, notes=args.notes,
+                        description_file=desc_file)
     print(json.dumps(data, indent=2))
     return 0
 

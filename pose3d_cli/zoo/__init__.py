@@ -6,7 +6,8 @@
 ``resolve_checkpoint`` accepts a registry name (``videopose3d-243f.h36m-detectron-coco``), a
 published file name (``pretrained_h36m_cpn.bin``), a file path, or ``None`` for the default: the
 published Detectron-COCO model once it is cached, else the built-in checkpoint shipped in
-``pose3d_cli/zoo/weights/``. Every returned file has passed :func:`verify.verify_file`.
+``pose3d_cli/zoo/weights/``; with ``causal=True`` the causal built-in checkpoint (no published
+model is causal). Every returned file has passed :func:`verify.verify_file`.
 """
 
 from __future__ import annotations
@@ -34,12 +35,24 @@ log = logging.getLogger(__name__)
 _CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".tar")
 
 
-def default_checkpoint_name(registry: Registry | None = None) -> str:
-    """The registry default (published Detectron-COCO) if its file is cached, else the built-in."""
+def default_checkpoint_name(registry: Registry | None = None, causal: bool = False) -> str:
+    """The registry default (published Detectron-COCO) if its file is cached, else the built-in.
+
+    With ``causal``: the registry default if it is causal and cached, else the causal built-in
+    entry (:class:`CheckpointError` when the registry has none)."""
     registry = registry or load_registry()
-    if is_cached(registry.default):
+    if not causal:
+        if is_cached(registry.default):
+            return registry.default_name
+        return registry.builtin_name
+    if registry.default.arch.causal and is_cached(registry.default):
         return registry.default_name
-    return registry.builtin_name
+    entry = registry.builtin_for(causal=True)
+    if entry is None:
+        raise CheckpointError("no causal model is registered (the built-in causal checkpoint is "
+                              "missing from pose3d_cli/zoo/weights); pass --checkpoint with a "
+                              "causally trained checkpoint")
+    return entry.name
 
 
 def registry_layouts(name: str) -> tuple[str, str] | None:
@@ -59,13 +72,15 @@ def _looks_like_path(text: str) -> bool:
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike | None = None, download: bool = True,
-                       quiet: bool = False) -> tuple[Path, str]:
+                       quiet: bool = False, causal: bool = False) -> tuple[Path, str]:
     """Turn a model name, a file path or ``None`` into a verified checkpoint file.
 
     Args:
         name_or_path: registry name, published file name, checkpoint path, or ``None`` (default).
         download: fetch a published model that is not cached yet (else raise).
         quiet: no progress bar or notes.
+        causal: with ``name_or_path`` None, the default causal model (see
+            :func:`default_checkpoint_name`); ignored for a name or a path.
 
     Returns:
         ``(path, name)``: the file on disk and the registry name (for a path: the path as given).
@@ -77,7 +92,8 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None = None, download: 
     """
     registry = load_registry()
     if name_or_path is None:
-        return _resolve_entry(registry.get(default_checkpoint_name(registry)), download, quiet)
+        return _resolve_entry(registry.get(default_checkpoint_name(registry, causal=causal)),
+                              download, quiet)
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
     if path.is_file():
@@ -162,10 +178,12 @@ def load_lifter(name_or_path: str | os.PathLike | None = None, *, layout_in: str
                 quiet: bool = False):
     """Resolve a checkpoint (registry name, path or ``None`` for the default) and load it with the
     layouts its registry entry states (VideoPose3D files do not record them); explicit
-    ``layout_in``/``layout_out`` win. Returns ``(LoadedCheckpoint, name)``."""
+    ``layout_in``/``layout_out`` win. ``causal=True`` with ``name_or_path`` None picks the
+    default causal model. Returns ``(LoadedCheckpoint, name)``."""
     from pose3d_cli.lifting.checkpoint import load_checkpoint
 
-    path, name = resolve_checkpoint(name_or_path, download=download, quiet=quiet)
+    path, name = resolve_checkpoint(name_or_path, download=download, quiet=quiet,
+                                    causal=bool(causal))
     stated = registry_layouts(name)
     if stated is not None:
         layout_in = layout_in or stated[0]

@@ -1,4 +1,6 @@
-"""Describing the built-in checkpoint: writes ``pose3d_cli/zoo/weights/BUILTIN.json``.
+"""Describing a built-in checkpoint: writes ``pose3d_cli/zoo/weights/BUILTIN.json`` (the main
+built-in model) or ``<name>.json`` (a further one, e.g. the causal model); the registry reads
+every ``*.json`` there.
 
 The training code ships a small lifter in ``pose3d_cli/zoo/weights/`` and calls
 :func:`write_builtin_description` next to it, so that the registry's built-in entry states the
@@ -21,9 +23,11 @@ BUILTIN_FILE = "BUILTIN.json"
 def write_builtin_description(weights: str | Path, *, name: str = "pose3d-27f.mocap-coco",
                               trained_on: str, measured_error: list[dict[str, Any]] | None = None,
                               description: str | None = None, licence: str = "MIT",
-                              input_source: str = "ground-truth",
-                              input_description: str | None = None) -> Path:
-    """Write ``BUILTIN.json`` beside ``weights`` (a pose3d or VideoPose3D checkpoint file).
+                              input_source: str = "mocap-noisy",
+                              input_description: str | None = None,
+                              description_file: str = BUILTIN_FILE) -> Path:
+    """Write ``BUILTIN.json`` (or ``description_file``, e.g. ``<name>.json`` for a further
+    built-in model) beside ``weights`` (a pose3d or VideoPose3D checkpoint file).
 
     The architecture and layouts are read from the file itself (through the safe loader);
     size and sha256 are computed. ``measured_error`` is a list of
@@ -34,6 +38,9 @@ def write_builtin_description(weights: str | Path, *, name: str = "pose3d-27f.mo
     from pose3d_cli.lifting.checkpoint import load_checkpoint
 
     weights = Path(weights)
+    if "/" in description_file or not description_file.endswith(".json"):
+        raise InputError(f"built-in description file name {description_file!r} must be a plain "
+                         f"*.json file name (BUILTIN.json or <name>.json)")
     if not weights.is_file():
         raise InputError(f"built-in weights {weights} not found; save the checkpoint first")
     ck = load_checkpoint(weights)
@@ -55,7 +62,7 @@ def write_builtin_description(weights: str | Path, *, name: str = "pose3d-27f.mo
         data["description"] = description
     if input_description is not None:
         data["input_description"] = input_description
-    out = weights.parent / BUILTIN_FILE
+    out = weights.parent / description_file
     with atomic_path(out, overwrite=True) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return out

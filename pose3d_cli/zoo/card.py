@@ -103,13 +103,16 @@ def render_card(entry: ModelEntry, registry: Registry | None = None, local: bool
             rows.append(("default", "the recommended model: the default once it is cached"))
         elif entry.name == registry.builtin_name:
             rows.append(("default", "the default while the recommended model is not cached"))
+        elif (entry.arch.causal and not registry.default.arch.causal
+              and registry.builtin_for(causal=True) is entry):
+            rows.append(("default", "the default of `--causal` (no published model is causal)"))
 
     lines = [f"# {entry.name}", "", entry.description, "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows]
     lines += ["", "## Use", "", "```"]
     if entry.downloadable:
         lines.append(f"pose3d download {entry.name}")
-    lines.append(f"pose3d infer VIDEO --checkpoint {entry.name}")
+    lines.append(f"pose3d infer VIDEO {'--causal ' if entry.arch.causal else ''}--checkpoint {entry.name}")
     lines += ["```", ""]
     return "\n".join(lines)
 

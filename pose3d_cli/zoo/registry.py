@@ -4,9 +4,12 @@ Three sources are merged, in this order:
 
 1. ``pose3d_cli/zoo/registry.json`` (shipped in the package): the published VideoPose3D
    checkpoints and the project's built-in entry.
-2. ``pose3d_cli/zoo/weights/BUILTIN.json`` (written by the training code next to the shipped
-   weights): overrides the built-in entry with the real file name, size, sha256, architecture
-   and measured error. Without it the built-in entry is marked ``"not yet trained"``.
+2. ``pose3d_cli/zoo/weights/*.json`` (written by the training code next to the shipped
+   weights): ``BUILTIN.json`` overrides the registry's built-in entry with the real file name,
+   size, sha256, architecture and measured error (without it that entry is marked ``"not yet
+   trained"``); every other description there (``<name>.json``, same shape, its ``name`` key
+   naming the entry) is merged the same way over the entry of that name, or creates a built-in
+   entry from the registry's built-in one (e.g. the causal ``pose3d-27f-causal.mocap-coco``).
 3. ``<cache>/models.json``: entries a user added with ``pose3d models add NAME PATH``.
 
 Entry names follow ``arch.tag`` (``videopose3d-243f.h36m-detectron-coco``): the part before the
@@ -37,6 +40,7 @@ INPUT_SOURCES = {
     "detectron": "Detectron / Mask R-CNN keypoints",
     "cpn": "Cascaded Pyramid Network keypoints",
     "ground-truth": "ground-truth 2D (projected motion capture)",
+    "mocap-noisy": "projected motion capture with detector-like noise",
     "unknown": "not stated",
 }
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)?$")
@@ -206,6 +210,14 @@ class Registry:
     def builtin(self) -> ModelEntry:
         return self.entries[self.builtin_name]
 
+    def builtin_for(self, causal: bool) -> ModelEntry | None:
+        """The built-in entry to use as the default for a causal (or symmetric) lifter: the
+        registry's built-in entry if it matches, else the first other matching built-in entry
+        (available ones first); ``None`` when no built-in entry matches."""
+        builtins = [e for e in self.entries.values() if e.kind == "builtin" and e.arch.causal == causal]
+        builtins.sort(key=lambda e: (e.name != self.builtin_name, e.status != "available", e.name))
+        return builtins[0] if builtins else None
+
 
 def _field_error(where: str, name: str, what: str) -> InputError:
     return InputError(f"{where}: model {name!r}: {what}; fix the entry or remove it")
@@ -296,7 +308,8 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 
 def _builtin_overrides(base: Mapping[str, Any], builtin: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``BUILTIN.json`` (written by the training code) over the registry's built-in entry.
+    """Merge a built-in description (``BUILTIN.json`` or ``<name>.json``, written by the training
+    code) over the registry's built-in entry.
 
     Accepted keys: ``name``, ``file_name``, ``sha256``, ``size``, ``arch`` (or ``filter_widths``
     / ``channels`` / ``causal`` at the top level), ``layout_in`` and ``layout_out`` (or
@@ -352,18 +365,36 @@ def load_registry(include_user: bool = True) -> Registry:
     default_name, builtin_name = data["default"], data["builtin"]
     sources = [str(pkg_file)]
 
+    where: dict[str, str] = {}
+    template = raw[builtin_name]
     builtin_json = weights_dir() / "BUILTIN.json"
     if builtin_json.is_file():
         info = _read_json(builtin_json, "built-in model description")
         new_name = str(info.get("name") or builtin_name)
         base = raw.pop(builtin_name)
         raw[new_name] = _builtin_overrides(base, info)
+        where[new_name] = str(builtin_json)
         builtin_name = new_name
         sources.append(str(builtin_json))
+    for desc_file in sorted(weights_dir().glob("*.json")):
+        if desc_file.name == "BUILTIN.json":
+            continue
+        info = _read_json(desc_file, "built-in model description")
+        name = str(info.get("name") or desc_file.stem)
+        if name in where:
+            raise InputError(f"{desc_file}: model {name!r} is also described by {where[name]}; "
+                             f"remove one of the two descriptions")
+        base = raw.get(name, template)
+        if base.get("kind") != "builtin":
+            raise _field_error(str(desc_file), name, f"the name is a {base.get('kind', 'published')} "
+                                                     f"entry of the registry, not a built-in one")
+        raw[name] = _builtin_overrides(base, info)
+        where[name] = str(desc_file)
+        sources.append(str(desc_file))
 
     entries: dict[str, ModelEntry] = {}
     for name, item in raw.items():
-        entry = entry_from_dict(name, item, str(pkg_file))
+        entry = entry_from_dict(name, item, where.get(name, str(pkg_file)))
         if entry.kind == "builtin":
             entry = replace(entry, path=weights_dir() / entry.file_name)
         entries[name] = entry
