@@ -24,3 +24,18 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own empty model cache, so no test sees a user's downloads."""
     monkeypatch.setenv("POSE3D_HOME", str(tmp_path_factory.mktemp("pose3d_home")))
     monkeypatch.delenv("POSE3D_MODEL_URL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    """A randomly initialised 27-frame, 32-channel COCO-17 → H36M-17 lifter in the pose3d format:
+    a stand-in for trained weights in plumbing tests (the numbers it lifts are meaningless)."""
+    import torch
+
+    from pose3d_cli.lifting.checkpoint import save_checkpoint
+    from pose3d_cli.lifting.model import ArchSpec, TemporalModel
+
+    torch.manual_seed(0)
+    model = TemporalModel(ArchSpec(filter_widths=(3, 3, 3), channels=32))
+    return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", model, layout_in="coco17",
+                           layout_out="h36m17")

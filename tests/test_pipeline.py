@@ -11,7 +11,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 
 from pose3d_cli.errors import (
     CheckpointError,
@@ -23,8 +22,6 @@ from pose3d_cli.errors import (
 from pose3d_cli.io.keypoint_file import save_keypoints
 from pose3d_cli.io.pose_file import load_poses
 from pose3d_cli.io.video import probe_video, read_frames, run_ffmpeg
-from pose3d_cli.lifting.checkpoint import save_checkpoint
-from pose3d_cli.lifting.model import ArchSpec, TemporalModel
 from pose3d_cli.pipeline import (
     clean_track,
     frame_range,
@@ -38,14 +35,6 @@ from pose3d_cli.skeleton import H36M17
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "walk.mp4"
 
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory):
-    """A randomly initialised 27-frame lifter (stand-in for trained weights in plumbing tests)."""
-    torch.manual_seed(0)
-    model = TemporalModel(ArchSpec(filter_widths=(3, 3, 3), channels=32))
-    return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", model, layout_in="coco17",
-                           layout_out="h36m17")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +98,11 @@ def test_end_to_end_skeleton_is_plausible(default_run):
     for (a, b), (lo, hi) in bones.items():
         length = np.linalg.norm(p[:, j(b)] - p[:, j(a)], axis=-1)
         assert lo < np.median(length) < hi, (a, b, np.median(length))
-        assert length.std() / length.mean() < 0.12, (a, b)  # stable over time
+        # Stable over time. Legs and trunk are seen well and must hold their length within 8 %;
+        # the arms get 15 %: in this side view the far arm is hidden behind the body for much of
+        # the clip, so its 2D wrist is a guess and its forearm length varies more.
+        limit = 0.15 if ("elbow" in a or "elbow" in b) else 0.08
+        assert length.std() / length.mean() < limit, (a, b, length.std() / length.mean())
     feet_z = np.minimum(p[:, j("left_foot"), 2], p[:, j("right_foot"), 2])
     assert (feet_z < 0.15).mean() > 0.9  # a foot is on the ground in (almost) every frame
     assert (p[:, j("head"), 2] > p[:, j("hip"), 2] + 0.3).all()  # head above the hips
@@ -229,3 +222,12 @@ def test_clip_with_nobody(tmp_path, shared_dir, tiny_ckpt):
     with pytest.raises(NoPersonError, match="empty.mp4"):
         infer_video(clip, checkpoint=str(tiny_ckpt), quiet=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4"]
+
+
+def test_causal_without_checkpoint_loads_the_causal_builtin():
+    from pose3d_cli.pipeline import Models
+
+    models = Models.load(checkpoint=None, causal=True, device="cpu", quiet=True, need_detector=False)
+    assert models.checkpoint_name == "pose3d-27f-causal.mocap-coco" and models.checkpoint.arch.causal
+    models = Models.load(checkpoint=None, causal=False, device="cpu", quiet=True, need_detector=False)
+    assert not models.checkpoint.arch.causal

@@ -14,14 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from pose3d_cli.cli import main
 from pose3d_cli.cli.batch import find_clips, is_done
 from pose3d_cli.io.pose_file import load_poses
 from pose3d_cli.io.video import probe_video, run_ffmpeg
-from pose3d_cli.lifting.checkpoint import save_checkpoint
-from pose3d_cli.lifting.model import ArchSpec, TemporalModel
 from pose3d_cli.pipeline import output_paths
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,13 +30,6 @@ def _cut(src: Path, dst: Path, first: int, count: int, crop: str | None = None) 
     run_ffmpeg(["-i", str(src), "-an", "-vf", vf, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(dst)])
     return dst
 
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    model = TemporalModel(ArchSpec(filter_widths=(3, 3, 3), channels=32))
-    return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", model, layout_in="coco17",
-                           layout_out="h36m17")
 
 
 @pytest.fixture(scope="module")

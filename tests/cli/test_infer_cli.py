@@ -14,19 +14,10 @@ import torch
 from pose3d_cli.cli import build_parser, main
 from pose3d_cli.cli.infer import infer_kwargs
 from pose3d_cli.io.pose_file import load_poses
-from pose3d_cli.lifting.checkpoint import save_checkpoint
-from pose3d_cli.lifting.model import ArchSpec, TemporalModel
 from pose3d_cli.pipeline import infer_video
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "walk.mp4"
 
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    model = TemporalModel(ArchSpec(filter_widths=(3, 3, 3), channels=32))
-    return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", model, layout_in="coco17",
-                           layout_out="h36m17")
 
 
 def _err(capsys):

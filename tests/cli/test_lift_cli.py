@@ -45,6 +45,15 @@ def test_lift_custom_npz_writes_pose_file(tmp_path, ckpt):
     assert seq.flip and not seq.causal
 
 
+def test_lift_causal_without_checkpoint_uses_the_causal_builtin(tmp_path):
+    src = save_keypoints(_track(t=40), tmp_path / "kp.npz")
+    out = tmp_path / "causal.npz"
+    assert main(["lift", str(src), "--causal", "--out", str(out), "-q"]) == 0
+    seq = load_poses(out)
+    assert seq.causal and seq.checkpoint == "pose3d-27f-causal.mocap-coco"
+    assert seq.poses_3d_camera.shape == (40, 17, 3)
+
+
 def test_lift_own_keypoint_file_and_no_flip_differs(tmp_path, ckpt):
     src = save_keypoints(_track(t=30), tmp_path / "kp.npz")
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"

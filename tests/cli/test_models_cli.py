@@ -66,6 +66,29 @@ def test_models_table_lists_every_entry(capsys):
     assert lines[-1].startswith("* default: ")
 
 
+def test_models_table_shows_both_builtins_and_the_causal_default(capsys):
+    code, out, _ = _run(capsys, "models")
+    assert code == 0
+    lines = out.splitlines()
+    sym = next(line for line in lines if " pose3d-27f.mocap-coco " in line)
+    causal = next(line for line in lines if " pose3d-27f-causal.mocap-coco " in line)
+    for row in (sym, causal):
+        assert " 27 " in row and "coco17 (mocap+noise)" in row and "built-in" in row
+        assert row.endswith("MIT") and "GT 2D" not in row
+    assert sym.startswith("* ") and causal.startswith("+ ")
+    assert "+ --causal: pose3d-27f-causal.mocap-coco" in lines[-1]
+    code, out, _ = _run(capsys, "models", "--json")
+    data = json.loads(out)
+    assert data["default_causal"] == "pose3d-27f-causal.mocap-coco"
+    by_name = {m["name"]: m for m in data["models"]}
+    assert by_name["pose3d-27f-causal.mocap-coco"]["default_causal"] is True
+    assert by_name["pose3d-27f-causal.mocap-coco"]["arch"]["causal"] is True
+    assert by_name["pose3d-27f.mocap-coco"]["input_source"] == "mocap-noisy"
+    code, out, _ = _run(capsys, "models", "info", "pose3d-27f-causal.mocap-coco")
+    assert code == 0 and "projected motion capture with detector-like noise" in out
+    assert "the default of `--causal`" in out and "65.5 mm MPJPE, 51.1 mm P-MPJPE" in out
+
+
 def test_models_json_is_the_registry_for_scripts(capsys):
     code, out, _ = _run(capsys, "models", "--json")
     assert code == 0

@@ -24,8 +24,9 @@ from pose3d_cli.training.trainer import TrainConfig, train
 WEIGHTS = Path(__file__).resolve().parents[2] / "pose3d_cli" / "zoo" / "weights"
 
 
-def test_shipped_builtin_matches_its_description():
-    desc = json.loads((WEIGHTS / "BUILTIN.json").read_text())
+@pytest.mark.parametrize("description", ["BUILTIN.json", "pose3d-27f-causal.mocap-coco.json"])
+def test_shipped_builtin_matches_its_description(description):
+    desc = json.loads((WEIGHTS / description).read_text())
     path = WEIGHTS / desc["file_name"]
     assert desc["file"] == desc["file_name"]
     assert path.stat().st_size == desc["size"] < 5_000_000
@@ -39,7 +40,8 @@ def test_shipped_builtin_matches_its_description():
     assert "pose3d train" in desc["training_command"]
     # The file's own meta carries the same provenance.
     assert ck.meta["measured_error"][0]["mpjpe_mm"] == desc["mpjpe_mm"]
-    assert ck.meta["trained_by"] == "pose3d train"
+    assert ck.meta["trained_by"] == "pose3d train" and ck.meta["name"] == desc["name"]
+    assert desc["input_source"] == "mocap-noisy"
 
 
 def test_ship_tool_installs_a_run(shared_dir, tmp_path):
@@ -58,6 +60,8 @@ def test_ship_tool_installs_a_run(shared_dir, tmp_path):
     assert desc["file_name"] == weights.name and desc["receptive_field"] == 9
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == desc["sha256"]
     assert json.loads((tmp_path / "weights" / "BUILTIN.json").read_text()) == desc
+    assert desc["input_source"] == "mocap-noisy" and not desc["causal"]
+    assert "until the published Detectron-COCO model is cached" in desc["description"]
     # The stated error is the evaluation of the shipped weights on all test frames (no flip).
     from pose3d_cli.training.evaluate import evaluate_table
 

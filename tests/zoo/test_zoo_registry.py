@@ -160,3 +160,63 @@ def test_write_builtin_description_round_trips_through_the_merge(tmp_path, ckpt_
     merged = entry_from_dict(info["name"], _builtin_overrides(reg["models"][reg["builtin"]], info), str(out))
     assert (merged.file_name, merged.receptive_field, merged.layout_in) == ("lifter.bin", 9, "coco17")
     assert merged.sha256 == info["sha256"] and merged.reported_error[0].p_mpjpe_mm == 47.5
+
+
+CAUSAL = "pose3d-27f-causal.mocap-coco"
+
+
+def test_registry_lists_both_builtins_with_their_facts():
+    import hashlib
+
+    from pose3d_cli.zoo.registry import INPUT_SOURCES
+
+    reg = load_registry(include_user=False)
+    builtins = {e.name: e for e in reg if e.kind == "builtin"}
+    assert set(builtins) == {"pose3d-27f.mocap-coco", CAUSAL}
+    causal = builtins[CAUSAL]
+    assert (causal.status, causal.licence, causal.file_name) == ("available", "MIT",
+                                                                 "pose3d-27f-causal-mocap-coco.pt")
+    assert (causal.receptive_field, causal.arch.channels, causal.arch.causal) == (27, 256, True)
+    assert (causal.layout_in, causal.layout_out) == ("coco17", "h36m17")
+    assert causal.size == causal.path.stat().st_size == 2288323
+    assert causal.sha256 == hashlib.sha256(causal.path.read_bytes()).hexdigest() == (
+        "6ff2c2f0f6f18fcc65fa329e5e753db338377ab8703db4348b421ab6944de96f")
+    assert [(r.mpjpe_mm, r.p_mpjpe_mm) for r in causal.reported_error] == [(65.5, 51.1), (63.1, 49.5)]
+    assert reg.builtin.arch.causal is False
+    assert reg.builtin_for(causal=True) is causal and reg.builtin_for(causal=False) is reg.builtin
+    # Trained on projected motion capture with a detector-like noise model, not clean 2D.
+    for e in builtins.values():
+        assert e.input_source == "mocap-noisy"
+    assert INPUT_SOURCES["mocap-noisy"] == "projected motion capture with detector-like noise"
+
+
+def test_every_weights_description_makes_a_builtin_entry(tmp_path, monkeypatch, ckpt_9f):
+    from pose3d_cli.zoo import registry as registry_mod
+    from pose3d_cli.zoo.builtin import write_builtin_description
+
+    shipped = registry_mod.weights_dir()
+    (tmp_path / "BUILTIN.json").write_text((shipped / "BUILTIN.json").read_text())
+    weights = tmp_path / "pose3d-9f-extra-test.pt"
+    weights.write_bytes(ckpt_9f)
+    out = write_builtin_description(weights, name="pose3d-9f-extra.test", trained_on="clips",
+                                    measured_error=[{"benchmark": "clips", "mpjpe_mm": 70.5}],
+                                    description_file="pose3d-9f-extra.test.json")
+    assert out == tmp_path / "pose3d-9f-extra.test.json"
+    assert (tmp_path / "BUILTIN.json").read_text() == (shipped / "BUILTIN.json").read_text()
+    monkeypatch.setattr(registry_mod, "weights_dir", lambda: tmp_path)
+    reg = load_registry(include_user=False)
+    extra = reg.get("pose3d-9f-extra.test")
+    assert (extra.kind, extra.status, extra.path, extra.receptive_field) == ("builtin", "available", weights, 9)
+    assert extra.input_source == "mocap-noisy" and extra.licence == "MIT"
+    assert extra.reported_error[0].mpjpe_mm == 70.5 and str(out) in reg.sources
+    assert reg.builtin_name == "pose3d-27f.mocap-coco" and CAUSAL not in reg
+    # A description may not take over a published entry, nor describe an entry twice.
+    bad = tmp_path / "zz.json"
+    bad.write_text(json.dumps({"name": "videopose3d-243f.h36m-cpn", "file_name": "x.pt"}))
+    with pytest.raises(InputError) as err:
+        load_registry(include_user=False)
+    assert str(bad) in str(err.value) and "not a built-in one" in str(err.value)
+    bad.write_text(json.dumps({"name": "pose3d-27f.mocap-coco", "file_name": "x.pt"}))
+    with pytest.raises(InputError) as err:
+        load_registry(include_user=False)
+    assert "also described by" in str(err.value) and "\n" not in str(err.value)

@@ -115,3 +115,35 @@ def test_registry_layouts_for_loading_videopose3d_files(tmp_path):
     assert registry_layouts("videopose3d-243f.h36m-cpn") == ("h36m17", "h36m17")
     assert registry_layouts(HE_FILE) == ("humaneva15", "humaneva15")
     assert registry_layouts(str(tmp_path / "x.bin")) is None
+
+
+CAUSAL = "pose3d-27f-causal.mocap-coco"
+
+
+def test_causal_default_is_the_causal_builtin(ckpt_9f):
+    reg = load_registry()
+    assert default_checkpoint_name(causal=True) == CAUSAL
+    path, name = resolve_checkpoint(None, download=False, causal=True)
+    assert (path, name) == (reg.get(CAUSAL).path, CAUSAL)
+    ck, name = load_lifter(None, causal=True)
+    assert name == CAUSAL and ck.arch.causal and ck.arch.receptive_field == 27
+    ck, name = load_lifter(None)
+    assert name == reg.builtin_name and not ck.arch.causal
+    # The recommended (symmetric) model in the cache changes the plain default, not the causal one.
+    cached = checkpoints_dir() / reg.default.file_name
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(ckpt_9f)
+    assert default_checkpoint_name() == reg.default_name
+    assert default_checkpoint_name(causal=True) == CAUSAL
+
+
+def test_no_causal_model_is_one_line(tmp_path, monkeypatch):
+    from pose3d_cli.zoo import registry as registry_mod
+
+    shipped = registry_mod.weights_dir()
+    (tmp_path / "BUILTIN.json").write_text((shipped / "BUILTIN.json").read_text())
+    monkeypatch.setattr(registry_mod, "weights_dir", lambda: tmp_path)
+    with pytest.raises(CheckpointError) as err:
+        resolve_checkpoint(None, causal=True)
+    assert "no causal model" in str(err.value) and "--checkpoint" in str(err.value)
+    assert "\n" not in str(err.value)
