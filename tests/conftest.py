@@ -39,3 +39,25 @@ def tiny_ckpt(tmp_path_factory) -> Path:
     model = TemporalModel(ArchSpec(filter_widths=(3, 3, 3), channels=32))
     return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", model, layout_in="coco17",
                            layout_out="h36m17")
+
+
+@pytest.fixture(scope="session")
+def mocap_files(shared_dir, tmp_path_factory) -> dict:
+    """A small dataset in the paper's formats made from the real captures in ``../shared/mocap``
+    (first 40 s of each, seed 0): ``{"3d", "gt", "det"}`` → path. Generated once per session."""
+    from pose3d_cli.training.synth import generate_mocap_files
+
+    bvh = sorted((shared_dir / "mocap").glob("*.bvh"))
+    return generate_mocap_files(bvh, tmp_path_factory.mktemp("mocap_ds"), "mocap", seed=0, max_seconds=40)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for training tests: on a shared 2-core machine OpenMP threads spin
+    against each other and a small model trains several times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

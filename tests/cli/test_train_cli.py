@@ -8,27 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from pose3d_cli.cli import main
-from pose3d_cli.training.synth import generate_mocap_files
 
 TINY = ["--arch", "3,3", "--channels", "32", "--batch-size", "128", "--downsample", "8", "--device", "cpu"]
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP threads spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every test here runs with one torch thread (see tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")
-def files(shared_dir, tmp_path_factory) -> dict[str, Path]:
-    bvh = sorted((shared_dir / "mocap").glob("*.bvh"))
-    return generate_mocap_files(bvh, tmp_path_factory.mktemp("cli_ds"), "mocap", seed=1, max_seconds=40)
+def files(mocap_files) -> dict[str, Path]:
+    return mocap_files
 
 
 def _one_line_error(capsys, *needles: str) -> str:

@@ -21,7 +21,6 @@ from pose3d_cli.training.recipe import (
     inspect_dataset,
     resolve_split,
 )
-from pose3d_cli.training.synth import generate_mocap_files
 from pose3d_cli.training.trainer import (
     BEST,
     LAST,
@@ -37,18 +36,9 @@ TINY = dict(filter_widths=(3, 3), channels=64, batch_size=128, bn_min_refresh=8.
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP threads spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every test here runs with one torch thread (see tests/conftest.py)."""
 
-
-@pytest.fixture(scope="module")
-def mocap_files(shared_dir, tmp_path_factory) -> dict[str, Path]:
-    bvh = sorted((shared_dir / "mocap").glob("*.bvh"))
-    return generate_mocap_files(bvh, tmp_path_factory.mktemp("mocap_ds"), "mocap", seed=0, max_seconds=40)
 
 
 def _data(files, config: TrainConfig, *, two_d: str = "det", train=("S1", "S5", "S6", "S7", "S8"),
