@@ -83,12 +83,11 @@ def _entry_state(entry) -> tuple[str, int | None]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from pose3d_cli.errors import CheckpointError
     from pose3d_cli.zoo import default_checkpoint_name
     from pose3d_cli.zoo.cache import cache_dir, cached_path
     from pose3d_cli.zoo.card import human_size
     from pose3d_cli.zoo.registry import load_registry
-
-    from pose3d_cli.errors import CheckpointError
 
     registry = load_registry()
     default = default_checkpoint_name(registry)
