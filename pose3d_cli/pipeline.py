@@ -263,9 +263,11 @@ def _detect(video: Path, models: Models, first: int, stop: int, fps: float | Non
 
 
 def _load_track(keypoints: str | os.PathLike, info, first: int, stop: int, fps: float):
-    from pose3d_cli.io.keypoint_file import load_keypoints
+    from pose3d_cli.io.keypoint_formats import load_any_keypoints
 
-    track = load_keypoints(keypoints)
+    # JSON formats (COCO, OpenPose) store no frame size: the probed video gives it.
+    size = (info.width, info.height) if info is not None else None
+    track = load_any_keypoints(keypoints, frame_size=size, fps=fps)
     if info is not None:
         if (track.width, track.height) != (info.width, info.height):
             raise InputError(f"{keypoints}: keypoints are for a {track.width}x{track.height} frame but the "
@@ -351,9 +353,9 @@ def infer_video(
         clip_fps = float(fps) if fps is not None else info.fps
         total = info.num_frames
     else:
-        from pose3d_cli.io.keypoint_file import load_keypoints
+        from pose3d_cli.io.keypoint_formats import load_any_keypoints
 
-        header = load_keypoints(keypoints)
+        header = load_any_keypoints(keypoints, fps=fps)
         clip_fps = float(fps) if fps is not None else header.fps
         total = header.num_frames
     first, stop = frame_range(total, clip_fps, start=start, end=end, limit=limit, source=str(video))

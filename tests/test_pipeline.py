@@ -231,3 +231,31 @@ def test_causal_without_checkpoint_loads_the_causal_builtin():
     assert models.checkpoint_name == "pose3d-27f-causal.mocap-coco" and models.checkpoint.arch.causal
     models = Models.load(checkpoint=None, causal=False, device="cpu", quiet=True, need_detector=False)
     assert not models.checkpoint.arch.causal
+
+
+def test_keypoints_from_openpose_folder_take_the_video_frame_size(tmp_path, tiny_ckpt):
+    """OpenPose JSON stores no frame size: infer takes it from the probed video."""
+    import json
+
+    from pose3d_cli.keypoints import detect_video
+
+    info = probe_video(EXAMPLE)
+    track = detect_video(EXAMPLE, progress=False, end=12)
+    folder = tmp_path / "openpose"
+    folder.mkdir()
+    # BODY_25 order for the joints COCO shares: nose 0, neck 1, RSho 2, RElb 3, RWri 4, LSho 5,
+    # LElb 6, LWri 7, MidHip 8, RHip 9, RKnee 10, RAnk 11, LHip 12, LKnee 13, LAnk 14, REye 15,
+    # LEye 16, REar 17, LEar 18
+    coco_to_body25 = [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11]
+    for t in range(12):
+        body = np.zeros((25, 3))
+        body[coco_to_body25, :2] = track.keypoints_px[t]
+        body[coco_to_body25, 2] = 0.9
+        (folder / f"walk_{t:012d}_keypoints.json").write_text(
+            json.dumps({"version": 1.3, "people": [{"pose_keypoints_2d": body.ravel().tolist()}]}))
+    out = tmp_path / "op.mp4"
+    result = infer_video(EXAMPLE, keypoints=folder, checkpoint=str(tiny_ckpt), limit=12, render=False,
+                         out=out, quiet=True)
+    seq = load_poses(result.paths["npz"])
+    assert seq.num_frames == 12 and (seq.width, seq.height) == (info.width, info.height)
+    np.testing.assert_allclose(seq.keypoints_px, track.keypoints_px, atol=0.01)

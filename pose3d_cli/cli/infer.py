@@ -45,7 +45,8 @@ def add_infer_options(p: argparse.ArgumentParser, *, single: bool = True) -> Non
                        help="require a causal lifter (uses only past frames, for streaming)")
     if single:
         model.add_argument("--keypoints", type=Path, default=None, metavar="FILE",
-                           help="2D keypoint file (from `pose3d detect`) to use instead of detecting")
+                           help="2D keypoints to use instead of detecting: a .npz from `pose3d detect`, a "
+                                "VideoPose3D custom .npz, a COCO keypoint .json or an OpenPose folder")
     model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                        help="auto (CUDA when present), cpu or cuda")
     model.add_argument("--no-resample", dest="resample", action="store_false",

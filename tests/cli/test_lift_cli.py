@@ -111,7 +111,7 @@ def test_bad_keypoint_input(tmp_path, ckpt, capsys, case):
     assert code == 2 and err.startswith("pose3d: error: ") and len(err.splitlines()) == 1, err
     assert "Traceback" not in err and str(path) in err
     assert not out.exists()
-    expected = {"missing": "no such file", "directory": "is a directory", "not_npz": "not a readable .npz",
+    expected = {"missing": "no such file", "directory": "folder holds no OpenPose", "not_npz": "not a readable .npz",
                 "wrong_shape": "shape (T, J, 2)", "nan": "NaN", "no_keys": "without 'positions_2d'"}[case]
     assert expected in err
 
@@ -138,3 +138,32 @@ def test_console_entry_point_runs(tmp_path, ckpt):
     bad = subprocess.run([sys.executable, "-m", "pose3d_cli", "lift", str(tmp_path / "nope.npz"),
                           "--checkpoint", str(ckpt)], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "no such file" in bad.stderr
+
+
+def _coco_results_json(path, track):
+    """A COCO keypoint results list (one entry per frame) from a track."""
+    import json
+
+    rows = []
+    for t in range(track.num_frames):
+        kp = np.concatenate([track.keypoints_px[t], np.full((17, 1), 0.9)], axis=1)
+        rows.append({"image_id": t, "category_id": 1, "keypoints": kp.ravel().round(2).tolist(), "score": 0.95})
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def test_lift_coco_json_with_frame_size(tmp_path, ckpt, capsys):
+    track = _track(t=25, w=640, h=480)
+    src = _coco_results_json(tmp_path / "person_keypoints.json", track)
+    out = tmp_path / "coco_out.npz"
+    assert main(["lift", str(src), "--checkpoint", str(ckpt), "--out", str(out)]) == 2
+    assert "does not store the frame size" in _err(capsys)
+    assert not out.exists()
+    assert main(["lift", str(src), "--checkpoint", str(ckpt), "--out", str(out), "--frame-size", "640x480",
+                 "--fps", "25", "-q"]) == 0
+    seq = load_poses(out)
+    assert seq.poses_3d_camera.shape == (25, 17, 3) and (seq.width, seq.height) == (640, 480)
+    np.testing.assert_allclose(seq.keypoints_px, track.keypoints_px, atol=0.01)
+    other = tmp_path / "other.npz"
+    assert main(["lift", str(src), "--checkpoint", str(ckpt), "--out", str(other), "--frame-size", "640by480"]) == 2
+    assert "expected WIDTHxHEIGHT" in _err(capsys)
