@@ -386,16 +386,17 @@ def infer_video(
     t0 = time.perf_counter()
     pose_cam_m, resampled = _lift(track, models, flip=flip, resample=resample)
     # 4. World frame for display: fixed in-the-wild rotation, feet on z = 0.
-    from pose3d_cli.geometry.camera import camera_to_world_wild, ground_poses
+    from pose3d_cli.lifting.predict import pose_sequence
 
-    pose_world_m = np.asarray(ground_poses(camera_to_world_wild(pose_cam_m)), np.float32)
+    seq = pose_sequence(track, models.checkpoint, pose_cam_m, flip=flip,
+                        checkpoint_name=models.checkpoint_name, fps=clip_fps)
+    pose_world_m = seq.poses_3d_world
     seconds["lift"] = time.perf_counter() - t0
 
     # 5. Files.
     t0 = time.perf_counter()
     written: dict[str, Path] = {}
-    _write_exports(paths, exports, track, pose_cam_m, pose_world_m, models, flip, clip_fps, overwrite,
-                   written)
+    _write_exports(paths, exports, seq, overwrite, written)
     seconds["export"] = time.perf_counter() - t0
 
     # 6. Render.
@@ -435,29 +436,19 @@ def _lift(track, models: Models, *, flip: bool, resample: bool) -> tuple[np.ndar
     return back.astype(np.float32), True
 
 
-def _write_exports(paths, exports, track, pose_cam_m, pose_world_m, models: Models, flip: bool,
-                   fps: float, overwrite: bool, written: dict) -> None:
-    from pose3d_cli.io.pose_file import PoseSequence, save_poses
+def _write_exports(paths, exports, seq, overwrite: bool, written: dict) -> None:
+    from pose3d_cli.io.pose_file import save_poses
     from pose3d_cli.render.export import write_bvh, write_csv, write_json
     from pose3d_cli.skeleton import get_layout
 
-    lay = get_layout(models.checkpoint.layout_out)
+    lay = get_layout(seq.layout)
+    writers = {"json": write_json, "csv": write_csv, "bvh": write_bvh}
     for kind in exports:
-        path = paths[kind]
         if kind == "npz":
-            seq = PoseSequence(
-                poses_3d_camera=pose_cam_m, poses_3d_world=pose_world_m, joint_names=lay.joint_names,
-                layout=lay.name, keypoints_px=track.keypoints_px, keypoint_scores=track.scores,
-                keypoint_layout=track.layout, filled_frames=track.filled_frames, fps=fps,
-                width=int(track.width), height=int(track.height), checkpoint=models.checkpoint_name,
-                flip=bool(flip), causal=bool(models.checkpoint.arch.causal))
-            written[kind] = save_poses(seq, path, overwrite=overwrite)
-        elif kind == "json":
-            written[kind] = write_json(path, pose_world_m, fps, layout=lay, overwrite=overwrite)
-        elif kind == "csv":
-            written[kind] = write_csv(path, pose_world_m, fps, layout=lay, overwrite=overwrite)
-        elif kind == "bvh":
-            written[kind] = write_bvh(path, pose_world_m, fps, layout=lay, overwrite=overwrite)
+            written[kind] = save_poses(seq, paths[kind], overwrite=overwrite)
+        else:
+            written[kind] = writers[kind](paths[kind], seq.poses_3d_world, seq.fps, layout=lay,
+                                          overwrite=overwrite)
 
 
 def _render(video: Path, path: Path, track, pose_world_m: np.ndarray, first: int, stop: int, fps: float,

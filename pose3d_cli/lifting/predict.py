@@ -177,19 +177,27 @@ def lift_track(track, ck, *, flip: bool = True, device: torch.device | str | Non
                    flip=flip, device=device, chunk_frames=chunk_frames)
 
 
-def poses_from_track(track, ck, *, flip: bool = True, device: torch.device | str | None = None,
-                     checkpoint_name: str = "", chunk_frames: int = 8192):
-    """Lift a track and package it as a :class:`~pose3d_cli.io.pose_file.PoseSequence`
-    (camera-frame poses as predicted, and grounded world-frame poses for display)."""
+def pose_sequence(track, ck, pose_cam_m: np.ndarray, *, flip: bool, checkpoint_name: str = "",
+                  fps: float | None = None):
+    """Package lifted poses of ``track`` as a :class:`~pose3d_cli.io.pose_file.PoseSequence`:
+    the camera-frame poses as predicted, plus grounded world-frame poses for display
+    (:func:`~pose3d_cli.geometry.camera.camera_to_world_wild`, then
+    :func:`~pose3d_cli.geometry.camera.ground_poses`)."""
     from pose3d_cli.geometry.camera import camera_to_world_wild, ground_poses
     from pose3d_cli.io.pose_file import PoseSequence
 
-    pose_cam_m = lift_track(track, ck, flip=flip, device=device, chunk_frames=chunk_frames)
-    pose_world_m = ground_poses(camera_to_world_wild(pose_cam_m)).astype(np.float32)
+    pose_world_m = np.asarray(ground_poses(camera_to_world_wild(pose_cam_m)), np.float32)
     lay_out = get_layout(ck.layout_out)
     return PoseSequence(
-        poses_3d_camera=pose_cam_m, poses_3d_world=pose_world_m, joint_names=lay_out.joint_names,
-        layout=lay_out.name, keypoints_px=track.keypoints_px, keypoint_scores=track.scores,
-        keypoint_layout=track.layout, filled_frames=track.filled_frames, fps=float(track.fps),
-        width=int(track.width), height=int(track.height), checkpoint=checkpoint_name or ck.path,
-        flip=bool(flip), causal=bool(ck.arch.causal))
+        poses_3d_camera=np.asarray(pose_cam_m, np.float32), poses_3d_world=pose_world_m,
+        joint_names=lay_out.joint_names, layout=lay_out.name, keypoints_px=track.keypoints_px,
+        keypoint_scores=track.scores, keypoint_layout=track.layout, filled_frames=track.filled_frames,
+        fps=float(track.fps if fps is None else fps), width=int(track.width), height=int(track.height),
+        checkpoint=checkpoint_name or ck.path, flip=bool(flip), causal=bool(ck.arch.causal))
+
+
+def poses_from_track(track, ck, *, flip: bool = True, device: torch.device | str | None = None,
+                     checkpoint_name: str = "", chunk_frames: int = 8192):
+    """Lift a track and package it with :func:`pose_sequence`."""
+    pose_cam_m = lift_track(track, ck, flip=flip, device=device, chunk_frames=chunk_frames)
+    return pose_sequence(track, ck, pose_cam_m, flip=flip, checkpoint_name=checkpoint_name)
