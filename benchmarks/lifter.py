@@ -23,7 +23,6 @@ from pose3d_cli.lifting.model import ArchSpec, TemporalModel
 from pose3d_cli.lifting.predict import predict
 
 
-
 def model_flops_per_frame(arch: ArchSpec) -> float:
     """Multiply-adds × 2 for one output frame of the whole-sequence model."""
     c, j = arch.channels, arch.joints_in * arch.in_features

@@ -65,7 +65,8 @@ def main() -> int:
         _make_file(src)
 
         from pose3d_cli.lifting.checkpoint import load_checkpoint
-        from pose3d_cli.zoo.cache import checkpoints_dir, sha256_file
+        from pose3d_cli.paths import checkpoints_dir
+        from pose3d_cli.zoo.cache import sha256_file
         from pose3d_cli.zoo.download import download
         from pose3d_cli.zoo.registry import load_registry
         from pose3d_cli.zoo.verify import forget_verified, verify_file
@@ -81,7 +82,7 @@ def main() -> int:
         def fetch() -> None:
             for p in checkpoints_dir().glob("*"):
                 p.unlink()
-            from pose3d_cli.zoo.cache import trust_file
+            from pose3d_cli.paths import trust_file
             trust_file().unlink(missing_ok=True)
             forget_verified()
             with open(os.devnull, "w") as sink:

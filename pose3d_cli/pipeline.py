@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from pose3d_cli.errors import InputError, NoPersonError, OutputExistsError
-from pose3d_cli.render.export import EXPORT_FORMATS, parse_exports
+from pose3d_cli.io.exports import EXPORT_FORMATS, parse_exports
 from pose3d_cli.render.side_by_side import DEFAULT_AZIMUTH_DEG, parse_size
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ def _detect(video: Path, models: Models, first: int, stop: int, fps: float | Non
 
 
 def _load_track(keypoints: str | os.PathLike, info, first: int, stop: int, fps: float):
-    from pose3d_cli.io.keypoint_formats import load_any_keypoints
+    from pose3d_cli.keypoints.formats import load_any_keypoints
 
     # JSON formats (COCO, OpenPose) store no frame size: the probed video gives it.
     size = (info.width, info.height) if info is not None else None
@@ -353,7 +353,7 @@ def infer_video(
         clip_fps = float(fps) if fps is not None else info.fps
         total = info.num_frames
     else:
-        from pose3d_cli.io.keypoint_formats import load_any_keypoints
+        from pose3d_cli.keypoints.formats import load_any_keypoints
 
         header = load_any_keypoints(keypoints, fps=fps)
         clip_fps = float(fps) if fps is not None else header.fps
@@ -437,8 +437,9 @@ def _lift(track, models: Models, *, flip: bool, resample: bool) -> tuple[np.ndar
 
 
 def _write_exports(paths, exports, seq, overwrite: bool, written: dict) -> None:
+    from pose3d_cli.io.bvh import write_bvh
+    from pose3d_cli.io.exports import write_csv, write_json
     from pose3d_cli.io.pose_file import save_poses
-    from pose3d_cli.render.export import write_bvh, write_csv, write_json
     from pose3d_cli.skeleton import get_layout
 
     lay = get_layout(seq.layout)

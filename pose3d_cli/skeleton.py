@@ -152,3 +152,16 @@ def coco17_to_h36m17(kpts: np.ndarray) -> np.ndarray:
            c["left_ankle"], (hip + thorax) / 2, thorax, c["nose"], head, c["left_shoulder"],
            c["left_elbow"], c["left_wrist"], c["right_shoulder"], c["right_elbow"], c["right_wrist"]]
     return np.stack(out, axis=-2)
+
+
+def check_poses(pose_world_m: np.ndarray, layout: Layout) -> np.ndarray:
+    """``(T, J, 3)`` finite poses of ``layout`` as float64, else :class:`InputError`."""
+    p = np.asarray(pose_world_m, np.float64)
+    if p.ndim != 3 or p.shape[1:] != (layout.num_joints, 3):
+        raise InputError(f"poses must have shape (T, {layout.num_joints}, 3) for layout {layout.name}, "
+                         f"got {p.shape}")
+    if p.shape[0] < 1:
+        raise InputError("no frames to export")
+    if not np.isfinite(p).all():
+        raise InputError("poses hold NaN or infinite values; cannot export them")
+    return p

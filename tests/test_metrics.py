@@ -7,8 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from pose3d_cli.metrics import (mean_velocity_error, mpjpe, n_mpjpe, p_mpjpe, procrustes_align,
-                                weighted_mpjpe)
+from pose3d_cli.metrics import (
+    mean_velocity_error,
+    mpjpe,
+    n_mpjpe,
+    p_mpjpe,
+    procrustes_align,
+    weighted_mpjpe,
+)
 
 
 def _poses(seed, n=8):

@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from pose3d_cli.errors import InputError
-from pose3d_cli.skeleton import (COCO17, H36M17, HUMANEVA15, LAYOUTS, coco17_to_h36m17, get_layout,
-                                 h36m32_to_h36m17)
+from pose3d_cli.skeleton import (
+    COCO17,
+    H36M17,
+    HUMANEVA15,
+    LAYOUTS,
+    coco17_to_h36m17,
+    get_layout,
+    h36m32_to_h36m17,
+)
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS.values()), ids=list(LAYOUTS))

@@ -167,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
 
     from pose3d_cli.errors import InputError
     from pose3d_cli.io.atomic import atomic_path
+    from pose3d_cli.io.exports import parse_exports
     from pose3d_cli.pipeline import output_paths
-    from pose3d_cli.render.export import parse_exports
 
     if args.jobs < 1:
         raise InputError(f"--jobs {args.jobs}: give at least 1")

@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from pose3d_cli.device import select_device
     from pose3d_cli.errors import InputError
     from pose3d_cli.io.atomic import check_writable
-    from pose3d_cli.io.keypoint_formats import load_any_keypoints
     from pose3d_cli.io.pose_file import save_poses
+    from pose3d_cli.keypoints.formats import load_any_keypoints
     from pose3d_cli.lifting.predict import poses_from_track
     from pose3d_cli.zoo import load_lifter
 

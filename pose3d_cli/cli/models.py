@@ -84,8 +84,9 @@ def _entry_state(entry) -> tuple[str, int | None]:
 
 def _list(args: argparse.Namespace) -> int:
     from pose3d_cli.errors import CheckpointError
+    from pose3d_cli.paths import cache_dir
     from pose3d_cli.zoo import default_checkpoint_name
-    from pose3d_cli.zoo.cache import cache_dir, cached_path
+    from pose3d_cli.zoo.cache import cached_path
     from pose3d_cli.zoo.card import human_size
     from pose3d_cli.zoo.registry import load_registry
 
@@ -149,9 +150,9 @@ def _info(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from pose3d_cli.errors import CheckpointError, DownloadError, InputError
     from pose3d_cli.io.atomic import atomic_path
+    from pose3d_cli.paths import checkpoints_dir
     from pose3d_cli.zoo.cache import (
         cached_path,
-        checkpoints_dir,
         ensure_writable_dir,
         record_trust,
         save_user_entry,

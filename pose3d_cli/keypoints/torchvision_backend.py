@@ -5,7 +5,7 @@ and 17 COCO keypoints per person. Frames go to the model in batches (8 on a GPU,
 
 Weights: torchvision's COCO weights (``KeypointRCNN_ResNet50_FPN_Weights.COCO_V1``) are
 downloaded on first use into the pose3d cache (``$POSE3D_HOME/detectors/``, see
-:mod:`pose3d_cli.zoo.cache`), with the sha256 prefix in the file name checked, and loaded with
+:func:`pose3d_cli.paths.detector_cache_dir`), with the sha256 prefix in the file name checked, and loaded with
 ``torch.load(weights_only=True)``. Without network access the backend raises
 :class:`~pose3d_cli.errors.DownloadError` saying where to put the file by hand. ``weights`` may
 also be a path to a state-dict file, or ``"random"`` (random initialisation: only for tests and
@@ -29,6 +29,7 @@ import numpy as np
 
 from pose3d_cli.errors import BackendUnavailableError, DownloadError
 from pose3d_cli.keypoints.base import Detection, detections_from_arrays
+from pose3d_cli.paths import detector_cache_dir
 
 INSTALL_HINT = ("install it beside torch 2.13 with `pip install --no-deps torchvision==0.28.0` "
                 "(never unpinned: that pulls a CUDA torch), or use --detector mediapipe")
@@ -42,16 +43,6 @@ def check_available():
         return import_torchvision()
     except ImportError as exc:
         raise BackendUnavailableError(f"the torchvision detector needs torchvision ({exc}); {INSTALL_HINT}") from None
-
-
-def detector_cache_dir() -> Path:
-    """``<pose3d cache>/detectors`` (not created here)."""
-    try:
-        from pose3d_cli.zoo.cache import cache_dir
-    except ImportError:  # the zoo is optional for this backend
-        home = os.environ.get("POSE3D_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pose3d"
-        return Path(home) / "detectors"
-    return cache_dir() / "detectors"
 
 
 def fetch_weights(url: str, progress: bool = True) -> Path:

@@ -12,7 +12,7 @@ Convention:
     - A bone's global rotation is ``G = G_parent @ C @ M @ C⁻¹`` where ``C`` is its axis
       rotation and ``M`` its dof rotation for the frame; its end lies at its start plus
       ``G @ (direction · length)``; its start is its parent bone's end (the root's position).
-    - The result is a :class:`~pose3d_cli.training.bvh.LocalMotion` in which each bone is a
+    - The result is a :class:`~pose3d_cli.io.bvh.LocalMotion` in which each bone is a
       joint named like the bone, placed at the bone's *end* (``lfemur`` = the left knee), plus a
       hidden joint ``<bone>_start`` carrying its rotation.
     - AMC files do not state their frame rate: CMU captures are 120 Hz, the default.
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_cli.errors import InputError
-from pose3d_cli.training.bvh import LocalMotion
+from pose3d_cli.geometry.kinematics import LocalMotion
 
 #: The CMU motion capture database's frame rate (Hz).
 CMU_FPS = 120.0

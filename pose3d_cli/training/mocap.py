@@ -21,15 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_cli.errors import InputError
-from pose3d_cli.skeleton import COCO17, H36M17
-from pose3d_cli.training.bvh import (
-    BvhMotion,
+from pose3d_cli.geometry.kinematics import (
     LocalMotion,
-    bvh_local_motion,
     forward_kinematics,
-    read_bvh,
     resample_local,
 )
+from pose3d_cli.io.bvh import BvhMotion, bvh_local_motion, read_bvh
+from pose3d_cli.skeleton import COCO17, H36M17
 
 #: Human3.6M's frame rate (Hz).
 TARGET_FPS = 50.0

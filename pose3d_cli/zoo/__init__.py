@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from pose3d_cli.errors import CheckpointError, DownloadError, InputError
-from pose3d_cli.zoo.cache import cache_dir, cached_path, is_cached, record_trust
+from pose3d_cli.paths import cache_dir
+from pose3d_cli.zoo.cache import cached_path, is_cached, record_trust
 from pose3d_cli.zoo.registry import ModelEntry, Registry, load_registry
 
 __all__ = [

@@ -1,7 +1,6 @@
 """The model cache: where downloaded checkpoints, trust-on-first-use checksums and user entries live.
 
-Layout of the cache folder (``$POSE3D_HOME``, else ``$XDG_CACHE_HOME/pose3d``, else
-``~/.cache/pose3d``)::
+Layout of the cache folder (:func:`pose3d_cli.paths.cache_dir`)::
 
     checkpoints/<file name>          verified downloads (published names kept as they are)
     checkpoints/<file name>.partial  an interrupted download, resumed by the next attempt
@@ -24,35 +23,13 @@ from filelock import FileLock
 
 from pose3d_cli.errors import DownloadError, InputError
 from pose3d_cli.io.atomic import atomic_path
+from pose3d_cli.paths import checkpoints_dir, trust_file, user_models_file
 
 if TYPE_CHECKING:
     from pose3d_cli.zoo.registry import ModelEntry
 
 TRUST_FORMAT = "pose3d-trusted-checksums"
 _HASH_CHUNK = 1 << 20
-
-
-def cache_dir() -> Path:
-    """The cache folder; not created here."""
-    home = os.environ.get("POSE3D_HOME")
-    if home:
-        return Path(home).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "pose3d"
-    return Path.home() / ".cache" / "pose3d"
-
-
-def checkpoints_dir() -> Path:
-    return cache_dir() / "checkpoints"
-
-
-def trust_file() -> Path:
-    return cache_dir() / "checksums.json"
-
-
-def user_models_file() -> Path:
-    return cache_dir() / "models.json"
 
 
 def cached_path(entry: ModelEntry) -> Path:

@@ -42,7 +42,8 @@ from filelock import FileLock, Timeout
 
 from pose3d_cli import __version__
 from pose3d_cli.errors import CheckpointError, DownloadError
-from pose3d_cli.zoo.cache import checkpoints_dir, ensure_writable_dir, record_trust, trusted_record
+from pose3d_cli.paths import checkpoints_dir
+from pose3d_cli.zoo.cache import ensure_writable_dir, record_trust, trusted_record
 from pose3d_cli.zoo.registry import ModelEntry
 from pose3d_cli.zoo.verify import Expected, expected_for, remember_verified, verify_file
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pose3d_cli.errors import InputError
+from pose3d_cli.paths import user_models_file
 from pose3d_cli.skeleton import get_layout
 
 REGISTRY_FORMAT = "pose3d-model-registry"
@@ -400,8 +401,6 @@ def load_registry(include_user: bool = True) -> Registry:
         entries[name] = entry
 
     if include_user:
-        from pose3d_cli.zoo.cache import user_models_file
-
         user_file = user_models_file()
         if user_file.is_file():
             user = _read_json(user_file, "user model list")

@@ -8,7 +8,11 @@ import pytest
 import torch
 
 from pose3d_cli.cli import main
-from pose3d_cli.io.keypoint_file import KeypointTrack, save_keypoints, save_videopose3d_custom
+from pose3d_cli.io.keypoint_file import (
+    KeypointTrack,
+    save_keypoints,
+    save_videopose3d_custom,
+)
 from pose3d_cli.io.pose_file import load_poses
 from pose3d_cli.lifting.checkpoint import save_videopose3d_checkpoint
 from pose3d_cli.lifting.model import ArchSpec, TemporalModel

@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "zoo"))
 from zoo_testkit import ModelServer, closed_port, sha256, videopose3d_checkpoint_bytes
 
 from pose3d_cli import cli
-from pose3d_cli.zoo.cache import checkpoints_dir, trusted_record, user_models_file
+from pose3d_cli.paths import checkpoints_dir, user_models_file
+from pose3d_cli.zoo.cache import trusted_record
 from pose3d_cli.zoo.verify import forget_verified
 
 HE = "videopose3d-27f.humaneva15-detectron"

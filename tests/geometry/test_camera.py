@@ -7,10 +7,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from pose3d_cli.geometry.camera import (WILD_CAMERA_QUATERNION, CameraIntrinsics, camera_to_world,
-                                        camera_to_world_wild, ground_poses, image_coordinates,
-                                        normalize_screen_coordinates, project_to_2d,
-                                        project_to_2d_linear, qinverse, qrot, world_to_camera)
+from pose3d_cli.geometry.camera import (
+    WILD_CAMERA_QUATERNION,
+    CameraIntrinsics,
+    camera_to_world,
+    camera_to_world_wild,
+    ground_poses,
+    image_coordinates,
+    normalize_screen_coordinates,
+    project_to_2d,
+    project_to_2d_linear,
+    qinverse,
+    qrot,
+    world_to_camera,
+)
 from pose3d_cli.geometry.h36m import h36m_cameras, h36m_intrinsics
 
 finite = st.floats(-5, 5, allow_nan=False, width=32)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _reference import seeded_state_dict
+
 from pose3d_cli.lifting.model import ArchSpec, TemporalModel
 from pose3d_cli.lifting.predict import predict
 

@@ -7,12 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from _reference import reference_forward, seeded_state_dict
 from make_golden import golden_case
+
 from pose3d_cli.errors import CheckpointError
-from pose3d_cli.lifting.checkpoint import (load_checkpoint, save_checkpoint,
-                                           save_videopose3d_checkpoint)
+from pose3d_cli.lifting.checkpoint import (
+    load_checkpoint,
+    save_checkpoint,
+    save_videopose3d_checkpoint,
+)
 from pose3d_cli.lifting.model import ArchSpec, TemporalModel
 from pose3d_cli.lifting.predict import predict
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from _reference import seeded_state_dict
+
 from pose3d_cli.errors import InputError
 from pose3d_cli.lifting.model import ArchSpec, TemporalModel
 from pose3d_cli.lifting.predict import fuse_batchnorm, predict

@@ -7,8 +7,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from pose3d_cli.errors import InputError
+from pose3d_cli.geometry.kinematics import forward_kinematics, resample_local
 from pose3d_cli.training.asf import _euler, read_asf_amc
-from pose3d_cli.training.bvh import forward_kinematics, resample_local
 
 ASF = """# tiny
 :version 1.10

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pose3d_cli.errors import InputError
+from pose3d_cli.io.bvh import read_bvh
 from pose3d_cli.skeleton import COCO17, H36M17
-from pose3d_cli.training.bvh import read_bvh
 from pose3d_cli.training.mocap import (
     bone_lengths,
     detect_rig,

@@ -20,7 +20,8 @@ import torch
 from zoo_testkit import closed_port, code_carrying_checkpoint_bytes, make_entry, sha256
 
 from pose3d_cli.errors import CheckpointError, DownloadError
-from pose3d_cli.zoo.cache import checkpoints_dir, trust_file, trusted_record
+from pose3d_cli.paths import checkpoints_dir, trust_file
+from pose3d_cli.zoo.cache import trusted_record
 from pose3d_cli.zoo.download import download
 
 FAST = {"quiet": True, "timeout_s": 5.0, "retries": 2, "backoff_s": 0.02}

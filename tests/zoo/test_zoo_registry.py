@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pose3d_cli.errors import InputError
-from pose3d_cli.zoo.cache import cache_dir, user_models_file
+from pose3d_cli.paths import cache_dir, user_models_file
 from pose3d_cli.zoo.card import render_card
 from pose3d_cli.zoo.registry import _builtin_overrides, entry_from_dict, load_registry
 

@@ -9,11 +9,21 @@ so a small file of its architecture (3,3,3; 15 joints) is a valid stand-in.
 from __future__ import annotations
 
 import pytest
-from zoo_testkit import code_carrying_checkpoint_bytes, sha256, videopose3d_checkpoint_bytes
+from zoo_testkit import (
+    code_carrying_checkpoint_bytes,
+    sha256,
+    videopose3d_checkpoint_bytes,
+)
 
 from pose3d_cli.errors import CheckpointError, DownloadError, InputError
-from pose3d_cli.zoo import default_checkpoint_name, load_lifter, registry_layouts, resolve_checkpoint
-from pose3d_cli.zoo.cache import checkpoints_dir, trusted_record
+from pose3d_cli.paths import checkpoints_dir
+from pose3d_cli.zoo import (
+    default_checkpoint_name,
+    load_lifter,
+    registry_layouts,
+    resolve_checkpoint,
+)
+from pose3d_cli.zoo.cache import trusted_record
 from pose3d_cli.zoo.registry import load_registry
 
 HE = "videopose3d-27f.humaneva15-detectron"

@@ -8,15 +8,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from pose3d_cli.errors import InputError
-from pose3d_cli.training.bvh import (
-    bvh_positions,
-    forward_kinematics,
-    local_transforms,
-    matrix_to_quaternion,
-    quaternion_to_matrix,
-    read_bvh,
-    resample_local,
-)
+from pose3d_cli.geometry.kinematics import forward_kinematics, resample_local
+from pose3d_cli.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
+from pose3d_cli.io.bvh import bvh_positions, local_transforms, read_bvh
 
 TINY = """HIERARCHY
 ROOT root

@@ -13,7 +13,7 @@ from pose3d_cli.io.keypoint_file import (
     save_keypoints,
     save_videopose3d_custom,
 )
-from pose3d_cli.io.keypoint_formats import (
+from pose3d_cli.keypoints.formats import (
     BODY25_TO_COCO17,
     OPENPOSE18_TO_COCO17,
     load_any_keypoints,

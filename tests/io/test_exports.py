@@ -1,5 +1,5 @@
 """JSON, CSV and BVH exports. The BVH is checked by forward kinematics on the written file
-(read back with the data engineer's independent reader, ``training/bvh.py``)."""
+(read back with the data engineer's independent reader, ``io/bvh.py``)."""
 
 import csv
 import json
@@ -8,17 +8,16 @@ import numpy as np
 import pytest
 
 from pose3d_cli.errors import InputError
-from pose3d_cli.render.export import (
+from pose3d_cli.geometry.rotations import matrix_to_euler_zxy
+from pose3d_cli.io.bvh import (
     WORLD_TO_BVH,
-    matrix_to_euler_zxy,
-    parse_exports,
+    bvh_positions,
+    read_bvh,
     solve_bvh,
     write_bvh,
-    write_csv,
-    write_json,
 )
+from pose3d_cli.io.exports import parse_exports, write_csv, write_json
 from pose3d_cli.skeleton import H36M17
-from pose3d_cli.training.bvh import bvh_positions, read_bvh
 
 
 def _rot(axis, a):

@@ -1,4 +1,4 @@
-"""BVH motion capture: a reader and vectorised forward kinematics.
+"""BVH files: a reader (motion capture in) and a writer (solved rotations out).
 
 A BVH file holds a joint hierarchy (``ROOT``/``JOINT``/``End Site`` blocks with an ``OFFSET``
 and a ``CHANNELS`` list each) and a ``MOTION`` table of one row of channel values per frame.
@@ -14,6 +14,13 @@ Convention:
     - ``End Site`` blocks become joints named ``<parent>_end`` without channels.
     - Positions come out in the file's own unit and axes (often centimetres, y up);
       :mod:`pose3d_cli.training.mocap` converts them to metres, z up.
+
+Writing (:func:`write_bvh`): a skeleton with constant bone lengths (the median of each bone's
+length over the clip) whose joint rotations are solved from the 3D positions (see
+:func:`solve_bvh`). Written Y-up in metres (BVH's usual axes: ``bvh = (x, z, -y)`` of the world
+frame), 3 Euler channels per joint in ``Zrotation Xrotation Yrotation`` order
+(``R = Rz @ Rx @ Ry``), plus the root's position. Blender imports it with File → Import →
+Motion Capture (.bvh) at scale 1.
 """
 
 from __future__ import annotations
@@ -25,8 +32,25 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_cli.errors import InputError
+from pose3d_cli.geometry.kinematics import (
+    LocalMotion,
+    forward_kinematics,
+    resample_local,
+)
+from pose3d_cli.geometry.rotations import (
+    axis_rotation,
+    frame_from_axes,
+    kabsch,
+    matrix_to_euler_zxy,
+    min_rotation,
+    unit,
+)
+from pose3d_cli.io.atomic import atomic_path
+from pose3d_cli.skeleton import Layout, check_poses, get_layout
 
 _AXES = {"x": 0, "y": 1, "z": 2}
+#: World (x, y, z-up) → BVH (x, y-up, z): a proper rotation.
+WORLD_TO_BVH = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 _CHANNEL_RE = re.compile(r"^([XYZxyz])(position|rotation)$")
 
 
@@ -184,19 +208,6 @@ def read_bvh(path: str | Path) -> BvhMotion:
                      motion=motion, source=src)
 
 
-def _axis_rotation(axis: int, angle_rad: np.ndarray) -> np.ndarray:
-    """Elementary rotation matrices ``(T, 3, 3)`` about x/y/z by ``angle_rad (T,)``."""
-    c, s = np.cos(angle_rad), np.sin(angle_rad)
-    out = np.zeros(angle_rad.shape + (3, 3))
-    a, b = [(1, 2), (2, 0), (0, 1)][axis]
-    out[..., axis, axis] = 1.0
-    out[..., a, a] = c
-    out[..., b, b] = c
-    out[..., a, b] = -s
-    out[..., b, a] = s
-    return out
-
-
 def local_transforms(bvh: BvhMotion) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame local rotations and translations of every joint.
 
@@ -215,127 +226,11 @@ def local_transforms(bvh: BvhMotion) -> tuple[np.ndarray, np.ndarray]:
             if kind == "position":
                 trans[:, k, axis] = col
             else:
-                m = _axis_rotation(axis, np.deg2rad(col))
+                m = axis_rotation(axis, np.deg2rad(col))
                 r = m if r is None else r @ m
         if r is not None:
             rot[:, k] = r
     return rot, trans
-
-
-def matrix_to_quaternion(m: np.ndarray) -> np.ndarray:
-    """Rotation matrices ``(*, 3, 3)`` → unit quaternions ``(*, 4)`` (w, x, y, z), w ≥ 0."""
-    m = np.asarray(m, np.float64)
-    tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
-    # Four candidate formulas; pick the numerically largest denominator per element.
-    cand = np.stack([
-        np.stack([1 + tr, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
-                  m[..., 1, 0] - m[..., 0, 1]], -1),
-        np.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
-                  m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]], -1),
-        np.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0],
-                  1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2], m[..., 1, 2] + m[..., 2, 1]], -1),
-        np.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0],
-                  m[..., 1, 2] + m[..., 2, 1], 1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]], -1),
-    ], -2)  # (*, 4 candidates, 4)
-    diag = np.stack([1 + tr, 1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
-                     1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2],
-                     1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]], -1)
-    best = np.argmax(diag, axis=-1)
-    q = np.take_along_axis(cand, best[..., None, None], axis=-2)[..., 0, :]
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    return np.where(q[..., :1] < 0, -q, q)
-
-
-def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
-    """Unit quaternions ``(*, 4)`` (w, x, y, z) → rotation matrices ``(*, 3, 3)``."""
-    q = np.asarray(q, np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
-
-
-def resample_local(rot: np.ndarray, trans: np.ndarray, src_fps: float,
-                   dst_fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Resample local transforms in time: rotations by normalised quaternion interpolation
-    (shortest arc), translations linearly. Bone lengths stay exact.
-
-    Args:
-        rot: ``(T, J, 3, 3)``; trans: ``(T, J, 3)``.
-        src_fps, dst_fps: frame rates (Hz).
-    Returns:
-        ``(rot (T', J, 3, 3), trans (T', J, 3))`` with ``T' = floor((T-1)·dst/src) + 1``.
-    """
-    n = rot.shape[0]
-    n_out = int(np.floor((n - 1) * dst_fps / src_fps + 1e-9)) + 1
-    pos = np.arange(n_out) * (src_fps / dst_fps)
-    i0 = np.clip(np.floor(pos).astype(int), 0, n - 1)
-    i1 = np.minimum(i0 + 1, n - 1)
-    a = (pos - i0)[:, None]
-    q = matrix_to_quaternion(rot)
-    q0, q1 = q[i0], q[i1]
-    q1 = np.where((q0 * q1).sum(-1, keepdims=True) < 0, -q1, q1)
-    qi = q0 * (1 - a[..., None]) + q1 * a[..., None]
-    ti = trans[i0] * (1 - a[..., None]) + trans[i1] * a[..., None]
-    return quaternion_to_matrix(qi), ti
-
-
-def forward_kinematics(parents: tuple[int, ...] | list[int], rot: np.ndarray,
-                       trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Global joint positions and orientations from local transforms, vectorised over frames.
-
-    Args:
-        parents: parent index per joint (parents before children), ``-1`` for the root.
-        rot: ``(T, J, 3, 3)`` local rotations; trans: ``(T, J, 3)`` local translations.
-    Returns:
-        ``(positions (T, J, 3), global_rot (T, J, 3, 3))`` in the unit of ``trans``.
-    """
-    pos = np.empty_like(trans)
-    grot = np.empty_like(rot)
-    for j, p in enumerate(parents):
-        if p < 0:
-            pos[:, j] = trans[:, j]
-            grot[:, j] = rot[:, j]
-        else:
-            if p >= j:
-                raise ValueError(f"joint {j} listed before its parent {p}")
-            pos[:, j] = pos[:, p] + np.einsum("tab,tb->ta", grot[:, p], trans[:, j])
-            grot[:, j] = grot[:, p] @ rot[:, j]
-    return pos, grot
-
-
-@dataclass(frozen=True)
-class LocalMotion:
-    """Any skeleton's motion as per-frame local transforms (what forward kinematics needs).
-
-    Attributes:
-        joint_names: one name per joint, parents before children.
-        parents: parent index per joint, ``-1`` for the root.
-        rot: ``(T, J, 3, 3)`` local rotations; trans: ``(T, J, 3)`` local translations (the
-            joint's position in its parent's frame), in the source's length unit.
-        fps: frames per second.
-        source: the file(s) it came from.
-    """
-
-    joint_names: tuple[str, ...]
-    parents: tuple[int, ...]
-    rot: np.ndarray
-    trans: np.ndarray
-    fps: float
-    source: str = ""
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.rot.shape[0])
-
-    def truncated(self, max_seconds: float) -> LocalMotion:
-        """The first ``max_seconds`` (at least two frames)."""
-        keep = max(2, int(np.ceil(max_seconds * self.fps)) + 1)
-        return LocalMotion(self.joint_names, self.parents, self.rot[:keep], self.trans[:keep],
-                           self.fps, self.source)
 
 
 def bvh_local_motion(bvh: BvhMotion) -> LocalMotion:
@@ -351,3 +246,159 @@ def bvh_positions(bvh: BvhMotion, fps: float | None = None) -> np.ndarray:
     if fps is not None and abs(fps - bvh.fps) > 1e-6:
         rot, trans = resample_local(rot, trans, bvh.fps, fps)
     return forward_kinematics(bvh.parents, rot, trans)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing: rotations solved from 3D positions
+
+
+@dataclass(frozen=True)
+class BvhSolution:
+    """A skeleton with constant bone lengths and per-frame joint rotations.
+
+    Attributes:
+        layout: the joint layout (names, parents).
+        offsets_m: ``(J, 3)`` rest offset of each joint from its parent (BVH axes, metres);
+            the root's is zero.
+        local_rot: ``(T, J, 3, 3)`` local rotation of each joint (rotates its children).
+        root_pos_m: ``(T, 3)`` root position (BVH axes, metres).
+    """
+
+    layout: Layout
+    offsets_m: np.ndarray
+    local_rot: np.ndarray
+    root_pos_m: np.ndarray
+
+
+def _body_frame(p: np.ndarray, lay: Layout, joint: int, children: list[int]) -> np.ndarray:
+    """Per-frame orientation ``(T, 3, 3)`` of a branching joint, from its children: a left/right
+    pair gives the lateral axis and a centre child the up axis; otherwise the first two."""
+    lefts = [c for c in children if c in lay.left]
+    rights = [lay.right[lay.left.index(c)] for c in lefts if lay.right[lay.left.index(c)] in children]
+    centre = [c for c in children if c not in lay.left and c not in lay.right]
+    if lefts and rights and centre:
+        return frame_from_axes(p[:, lefts[0]], p[:, rights[0]], p[:, centre[0]] - p[:, joint])
+    a, b = p[:, children[0]] - p[:, joint], p[:, children[1]] - p[:, joint]
+    return frame_from_axes(a, np.zeros_like(a), b)
+
+
+def solve_bvh(pose_world_m: np.ndarray, layout: str | Layout = "h36m17") -> BvhSolution:
+    """Solve joint rotations on a constant-bone-length skeleton from 3D positions.
+
+    Bone lengths are the medians over the clip. The rest pose: a branching joint's children
+    (hips from the pelvis, neck and shoulders from the thorax) sit at their median directions
+    in the joint's own body frame; every other bone at its median direction in the pelvis
+    frame (so the rest pose is the clip's typical posture, upright, facing +z). Per frame, a
+    branching joint's rotation is the least-squares (Kabsch) fit of its children; a joint with
+    one child gets the smallest rotation that points its bone along the observed direction, so
+    those bones follow the positions exactly and the twist stays continuous.
+
+    Args:
+        pose_world_m: ``(T, J, 3)`` world positions (metres, z up).
+        layout: the joint layout; parents must come before children.
+    """
+    lay = get_layout(layout) if isinstance(layout, str) else layout
+    p = check_poses(pose_world_m, lay) @ WORLD_TO_BVH.T
+    t, j_count = p.shape[:2]
+    parents = lay.parents
+    roots = [j for j in range(j_count) if parents[j] < 0]
+    if len(roots) != 1 or any(parents[j] >= j for j in range(j_count) if parents[j] >= 0):
+        raise InputError(f"layout {lay.name}: BVH export needs one root and parents listed before children")
+    root = roots[0]
+    children = {j: [c for c in range(j_count) if parents[c] == j] for j in range(j_count)}
+    lengths = np.zeros(j_count)
+    for c in range(j_count):
+        if parents[c] >= 0:
+            lengths[c] = float(np.median(np.linalg.norm(p[:, c] - p[:, parents[c]], axis=-1)))
+    lengths = np.maximum(lengths, 1e-4)
+
+    branching = [j for j in range(j_count) if len(children[j]) >= 2]
+    frames = {j: _body_frame(p, lay, j, children[j]) for j in branching}
+    if root not in frames:
+        raise InputError(f"layout {lay.name}: BVH export needs a root with at least two children")
+    rest_dir = np.zeros((j_count, 3))
+    for c in range(j_count):
+        par = parents[c]
+        if par < 0:
+            continue
+        bone = unit(p[:, c] - p[:, par])
+        frame = frames[par] if par in frames else frames[root]
+        local = np.einsum("tab,ta->tb", frame, bone)  # bone in the chosen frame's axes
+        rest_dir[c] = unit(np.median(local, axis=0))
+    offsets = rest_dir * lengths[:, None]
+
+    grot = np.zeros((t, j_count, 3, 3))
+    local_rot = np.zeros((t, j_count, 3, 3))
+    for j in range(j_count):
+        kids = children[j]
+        if len(kids) >= 2:
+            obs = np.stack([p[:, c] - p[:, j] for c in kids], axis=1)
+            grot[:, j] = kabsch(offsets[kids], obs)
+        elif len(kids) == 1:
+            c = kids[0]
+            parent_rot = grot[:, parents[j]] if parents[j] >= 0 else np.broadcast_to(np.eye(3), (t, 3, 3))
+            current = np.einsum("tab,b->ta", parent_rot, rest_dir[c])
+            grot[:, j] = min_rotation(current, unit(p[:, c] - p[:, j])) @ parent_rot
+        else:
+            grot[:, j] = grot[:, parents[j]]
+        if parents[j] >= 0:
+            local_rot[:, j] = np.swapaxes(grot[:, parents[j]], -1, -2) @ grot[:, j]
+        else:
+            local_rot[:, j] = grot[:, j]
+    return BvhSolution(layout=lay, offsets_m=offsets, local_rot=local_rot, root_pos_m=p[:, root].copy())
+
+
+def _unwrap_deg(angles: np.ndarray) -> np.ndarray:
+    """Remove 360° jumps along time (axis 0) so interpolating players don't spin."""
+    return np.degrees(np.unwrap(np.radians(angles), axis=0))
+
+
+def write_bvh(path: str | Path, pose_world_m: np.ndarray, fps: float, *, layout: str | Layout = "h36m17",
+              overwrite: bool = True, end_site_m: float = 0.08) -> Path:
+    """Solve (:func:`solve_bvh`) and write a BVH file; leaf joints get an ``End Site`` of
+    ``end_site_m`` metres along their bone. ``pose_world_m``: ``(T, J, 3)`` metres, z up."""
+    sol = solve_bvh(pose_world_m, layout)
+    lay = sol.layout
+    parents = lay.parents
+    j_count = lay.num_joints
+    children = {j: [c for c in range(j_count) if parents[c] == j] for j in range(j_count)}
+    root = parents.index(-1)
+    lines = ["HIERARCHY"]
+    order: list[int] = []
+
+    def emit(j: int, depth: int) -> None:
+        pad = "  " * depth
+        order.append(j)
+        if j == root:
+            lines.append(f"{pad}ROOT {lay.joint_names[j]}")
+        else:
+            lines.append(f"{pad}JOINT {lay.joint_names[j]}")
+        lines.append(pad + "{")
+        ox, oy, oz = sol.offsets_m[j]
+        lines.append(f"{pad}  OFFSET {ox:.6f} {oy:.6f} {oz:.6f}")
+        if j == root:
+            lines.append(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation")
+        else:
+            lines.append(f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation")
+        for c in children[j]:
+            emit(c, depth + 1)
+        if not children[j]:
+            e = unit(sol.offsets_m[j]) * end_site_m
+            lines.append(f"{pad}  End Site")
+            lines.append(pad + "  {")
+            lines.append(f"{pad}    OFFSET {e[0]:.6f} {e[1]:.6f} {e[2]:.6f}")
+            lines.append(pad + "  }")
+        lines.append(pad + "}")
+
+    emit(root, 0)
+    euler = _unwrap_deg(matrix_to_euler_zxy(sol.local_rot))  # (T, J, 3)
+    t = euler.shape[0]
+    cols = [sol.root_pos_m] + [euler[:, j] for j in order]
+    motion = np.concatenate(cols, axis=1)
+    lines += ["MOTION", f"Frames: {t}", f"Frame Time: {1.0 / float(fps):.8f}"]
+    body = "\n".join(" ".join(f"{v:.6f}" if i < 3 else f"{v:.4f}" for i, v in enumerate(row))
+                     for row in motion)
+    path = Path(path)
+    with atomic_path(path, overwrite) as tmp:
+        tmp.write_text("\n".join(lines) + "\n" + body + "\n", encoding="ascii")
+    return path
