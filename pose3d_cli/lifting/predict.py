@@ -188,10 +188,10 @@ def pose_sequence(track, ck, pose_cam_m: np.ndarray, *, flip: bool, checkpoint_n
 
     pose_world_m = np.asarray(ground_poses(camera_to_world_wild(pose_cam_m)), np.float32)
     lay_out = get_layout(ck.layout_out)
-    return PoseSequence(
+    return PoseSequence.single(
         poses_3d_camera=np.asarray(pose_cam_m, np.float32), poses_3d_world=pose_world_m,
-        joint_names=lay_out.joint_names, layout=lay_out.name, keypoints_px=track.keypoints_px,
-        keypoint_scores=track.scores, keypoint_layout=track.layout, filled_frames=track.filled_frames,
+        keypoints_px=track.keypoints_px, keypoint_scores=track.scores, filled_frames=track.filled_frames,
+        joint_names=lay_out.joint_names, layout=lay_out.name, keypoint_layout=track.layout,
         fps=float(track.fps if fps is None else fps), width=int(track.width), height=int(track.height),
         checkpoint=checkpoint_name or ck.path, flip=bool(flip), causal=bool(ck.arch.causal))
 
