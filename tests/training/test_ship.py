@@ -17,7 +17,7 @@ from pose3d_cli.training.recipe import (
     load_test_sequences,
     resolve_split,
 )
-from pose3d_cli.training.ship import ship_builtin
+from tools.ship_builtin import ship_builtin
 from pose3d_cli.training.synth import generate_mocap_files
 from pose3d_cli.training.trainer import TrainConfig, train
 

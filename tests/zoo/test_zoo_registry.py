@@ -146,7 +146,7 @@ def test_builtin_description_error_shapes(info, want):
 
 
 def test_write_builtin_description_round_trips_through_the_merge(tmp_path, ckpt_9f):
-    from pose3d_cli.zoo.builtin import write_builtin_description
+    from tools.ship_builtin import write_builtin_description
 
     weights = tmp_path / "lifter.bin"
     weights.write_bytes(ckpt_9f)
@@ -192,7 +192,7 @@ def test_registry_lists_both_builtins_with_their_facts():
 
 def test_every_weights_description_makes_a_builtin_entry(tmp_path, monkeypatch, ckpt_9f):
     from pose3d_cli.zoo import registry as registry_mod
-    from pose3d_cli.zoo.builtin import write_builtin_description
+    from tools.ship_builtin import write_builtin_description
 
     shipped = registry_mod.weights_dir()
     (tmp_path / "BUILTIN.json").write_text((shipped / "BUILTIN.json").read_text())

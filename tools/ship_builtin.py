@@ -5,9 +5,10 @@ Takes the ``best.pt`` of a ``pose3d train`` run, measures it on the test subject
 state) with that provenance in their ``meta`` to ``pose3d_cli/zoo/weights/<file>``, describes them
 for the model registry in ``BUILTIN.json`` (the main built-in model, ``pose3d-27f.mocap-coco``)
 or ``<name>.json`` (any other name, e.g. the causal ``pose3d-27f-causal.mocap-coco``) and renders
-the model card ``models/<name>.md`` (keeping its hand-written "## Notes" section)::
+the model card ``models/<name>.md`` (keeping its hand-written "## Notes" section). Release
+tooling: it writes into the package tree, so it lives outside the package::
 
-    python -m pose3d_cli.training.ship RUN_DIR --data-3d D3 --data-2d D2 \\
+    python tools/ship_builtin.py RUN_DIR --data-3d D3 --data-2d D2 \\
         --command "pose3d train ..." [--name pose3d-27f.mocap-coco] [--description-file F.json]
 """
 
@@ -17,17 +18,68 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
+from pose3d_cli.errors import InputError
 from pose3d_cli.io.atomic import atomic_path
+from pose3d_cli.zoo.cache import sha256_file
 
 DEFAULT_NAME = "pose3d-27f.mocap-coco"
+BUILTIN_FILE = "BUILTIN.json"
 
 
 def _weights_dir() -> Path:
     from pose3d_cli.zoo.registry import weights_dir
 
     return weights_dir()
+
+
+def write_builtin_description(weights: str | Path, *, name: str = "pose3d-27f.mocap-coco",
+                              trained_on: str, measured_error: list[dict[str, Any]] | None = None,
+                              description: str | None = None, licence: str = "MIT",
+                              input_source: str = "mocap-noisy",
+                              input_description: str | None = None,
+                              description_file: str = BUILTIN_FILE) -> Path:
+    """Write ``BUILTIN.json`` (or ``description_file``, e.g. ``<name>.json`` for a further
+    built-in model) beside ``weights`` (a pose3d or VideoPose3D checkpoint file).
+
+    The architecture and layouts are read from the file itself (through the safe loader);
+    size and sha256 are computed. ``measured_error`` is a list of
+    ``{"benchmark", "mpjpe_mm", "p_mpjpe_mm", "note"}`` dicts (millimetres).
+
+    Returns the path of the description written.
+    """
+    from pose3d_cli.lifting.checkpoint import load_checkpoint
+
+    weights = Path(weights)
+    if "/" in description_file or not description_file.endswith(".json"):
+        raise InputError(f"built-in description file name {description_file!r} must be a plain "
+                         f"*.json file name (BUILTIN.json or <name>.json)")
+    if not weights.is_file():
+        raise InputError(f"built-in weights {weights} not found; save the checkpoint first")
+    ck = load_checkpoint(weights)
+    data: dict[str, Any] = {
+        "name": name,
+        "file_name": weights.name,
+        "size": weights.stat().st_size,
+        "sha256": sha256_file(weights),
+        "arch": {"filter_widths": [int(w) for w in ck.arch.filter_widths],
+                 "channels": int(ck.arch.channels), "causal": bool(ck.arch.causal)},
+        "layout_in": ck.layout_in,
+        "layout_out": ck.layout_out,
+        "trained_on": trained_on,
+        "measured_error": list(measured_error or []),
+        "licence": licence,
+        "input_source": input_source,
+    }
+    if description is not None:
+        data["description"] = description
+    if input_description is not None:
+        data["input_description"] = input_description
+    out = weights.parent / description_file
+    with atomic_path(out, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return out
 
 
 def ship_builtin(run_dir: str | Path, data_3d: str | Path, data_2d: str | Path, *, name: str = DEFAULT_NAME,
@@ -43,7 +95,6 @@ def ship_builtin(run_dir: str | Path, data_3d: str | Path, data_2d: str | Path, 
         inspect_dataset,
         load_test_sequences,
     )
-    from pose3d_cli.zoo.builtin import write_builtin_description
 
     run_dir = Path(run_dir)
     ck = load_checkpoint(run_dir / "best.pt")
