@@ -171,3 +171,22 @@ def test_lift_coco_json_with_frame_size(tmp_path, ckpt, capsys):
     other = tmp_path / "other.npz"
     assert main(["lift", str(src), "--checkpoint", str(ckpt), "--out", str(other), "--frame-size", "640by480"]) == 2
     assert "expected WIDTHxHEIGHT" in _err(capsys)
+
+
+def test_lift_with_checkpoints_written_like_run_py(tmp_path):
+    """`pose3d lift` takes a checkpoint holding the pickled numpy RandomState in each of its forms
+    (the published one: legacy torch format, numpy 1.16 names) and lifts identically with all."""
+    torch.manual_seed(3)
+    model = TemporalModel(ArchSpec(filter_widths=(3, 3, 3), channels=32))
+    src = save_keypoints(_track(t=50), tmp_path / "kp.npz")
+    poses = []
+    for legacy in (True, False):
+        for old_numpy in (True, False):
+            ck = save_videopose3d_checkpoint(tmp_path / f"run_py_{legacy}_{old_numpy}.bin", model,
+                                             legacy_format=legacy, old_numpy=old_numpy)
+            out = tmp_path / f"poses_{legacy}_{old_numpy}.npz"
+            assert main(["lift", str(src), "--checkpoint", str(ck), "--out", str(out), "-q"]) == 0
+            poses.append(load_poses(out).poses_3d_camera)
+    assert poses[0].shape == (50, 17, 3) and np.isfinite(poses[0]).all()
+    for other in poses[1:]:
+        np.testing.assert_array_equal(other, poses[0])

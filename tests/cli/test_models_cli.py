@@ -210,3 +210,38 @@ def test_models_add_refuses_bad_input(capsys, tmp_path):
     assert code == 2 and "not valid" in err
     code, _, err = _run(capsys, "models", "add", HE, str(bad))   # wrong joints for HumanEva
     assert code == 2 and "pose3d: error:" in err and not (checkpoints_dir() / HE_FILE).exists()
+
+
+@pytest.mark.parametrize("legacy, old_numpy", [(True, True), (True, False), (False, True), (False, False)],
+                         ids=["published-legacy-numpy1.16", "legacy-numpy2", "zip-numpy1.16", "zip-numpy2"])
+def test_models_add_takes_files_written_like_run_py(capsys, tmp_path, legacy, old_numpy):
+    """A checkpoint holding the pickled numpy RandomState (as every run.py file does) is added,
+    under its published name and under a name of the user's."""
+    data = videopose3d_checkpoint_bytes((3, 3, 3), 32, 15, 15, seed=8, legacy_format=legacy,
+                                        old_numpy=old_numpy)
+    src = tmp_path / HE_FILE
+    src.write_bytes(data)
+    code, out, err = _run(capsys, "models", "add", HE, str(src))
+    assert code == 0, err
+    assert (checkpoints_dir() / HE_FILE).read_bytes() == data
+    code, out, err = _run(capsys, "models", "add", "mine-27f.he", str(src), "--layout-in", "humaneva15",
+                          "--layout-out", "humaneva15")
+    assert code == 0, err
+    assert "receptive field 27, humaneva15 -> humaneva15" in out
+
+
+def test_models_add_refuses_nan_weights(capsys, tmp_path):
+    import torch
+
+    from pose3d_cli.lifting.checkpoint import save_videopose3d_checkpoint
+    from pose3d_cli.lifting.model import ArchSpec, TemporalModel
+
+    model = TemporalModel(ArchSpec(filter_widths=(3, 3), channels=16))
+    with torch.no_grad():
+        model.shrink.weight[0, 0, 0] = float("nan")
+    path = save_videopose3d_checkpoint(tmp_path / "diverged.bin", model, legacy_format=True, old_numpy=True)
+    code, out, err = _run(capsys, "models", "add", "diverged-9f.x", str(path))
+    assert code == 2 and out == ""
+    assert err.strip() == (f"pose3d: error: {path}: weight shrink.weight holds NaN or infinite values; "
+                           "the file is damaged or from a diverged training run: use another checkpoint")
+    assert not user_models_file().exists()

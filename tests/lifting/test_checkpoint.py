@@ -1,7 +1,12 @@
 """Checkpoints: the published VideoPose3D layout loads as is (golden outputs), the pose3d format
 round-trips, and bad files are refused with one clear message."""
 
+import collections
+import io
 import pickle
+import pickletools
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +32,48 @@ def golden():
     return np.load(GOLDEN)
 
 
+def pickled_globals(path: Path) -> set[str]:
+    """``module.name`` of every global the main pickle of a torch file names (zip or legacy)."""
+    data = path.read_bytes()
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            stream = io.BytesIO(zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl"))))
+        pickles = 1
+    else:  # legacy: magic, protocol, sys info, the object, storage keys, raw storages
+        stream, pickles = io.BytesIO(data), 4
+    names = set()
+    for _ in range(pickles):
+        for op, arg, _pos in pickletools.genops(stream):
+            if op.name == "GLOBAL":
+                names.add(arg.replace(" ", "."))
+    return names
+
+
+OLD_NUMPY = {"numpy.random.__RandomState_ctor", "numpy.core.multiarray._reconstruct"}
+NEW_NUMPY = {"numpy.random._pickle.__randomstate_ctor", "numpy._core.multiarray._reconstruct"}
+
+
+@pytest.mark.parametrize("old_numpy", [True, False], ids=["numpy1.16-names", "numpy2-names"])
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
-def test_published_format_gives_pinned_outputs(tmp_path, golden, legacy):
+def test_published_format_gives_pinned_outputs(tmp_path, golden, legacy, old_numpy):
+    """Files as run.py writes them: the RandomState object itself under numpy's pickling helpers
+    (the published files: legacy torch format, numpy 1.16's names)."""
     model, kpts = golden_case()
     np.testing.assert_array_equal(kpts, golden["kpts_norm"])
     traj = TemporalModel(ArchSpec(filter_widths=(3, 3, 3), channels=64, joints_out=1))
     path = save_videopose3d_checkpoint(tmp_path / "pretrained.bin", model, model_traj=traj,
-                                       epoch=80, lr=0.0005, legacy_format=legacy)
+                                       epoch=80, lr=0.0005, legacy_format=legacy, old_numpy=old_numpy)
+    assert zipfile.is_zipfile(path) != legacy
+    names = pickled_globals(path)
+    assert (OLD_NUMPY if old_numpy else NEW_NUMPY) <= names
+    assert not ((NEW_NUMPY if old_numpy else OLD_NUMPY) & names)
+    # numpy's own unpickling rebuilds the generators (the file is what run.py writes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # numpy.core.* names in numpy 2
+        raw = torch.load(path, weights_only=False)
+    assert type(raw["random_state"]) is np.random.RandomState
+    assert raw["random_state"].randint(1 << 30) == np.random.RandomState(1234).randint(1 << 30)
+    assert type(raw["random_state_semi"]) is np.random.RandomState
     ck = load_checkpoint(path)
     assert ck.source_format == "videopose3d"
     assert ck.arch.filter_widths == (3, 3, 3) and ck.arch.channels == 64
@@ -44,6 +84,58 @@ def test_published_format_gives_pinned_outputs(tmp_path, golden, legacy):
     for flip in (False, True):
         out = predict(ck.model_pos, kpts, layout_in="coco17", layout_out="h36m17", flip=flip)
         np.testing.assert_allclose(out, golden[f"flip{int(flip)}"], rtol=0, atol=2e-5)
+
+
+def _state_rebuilt(path: Path) -> np.random.RandomState:
+    """The ``random_state`` as the safe loader rebuilds it."""
+    from pose3d_cli.lifting.checkpoint import _numpy_allow_list
+
+    with torch.serialization.safe_globals(_numpy_allow_list()):
+        return torch.load(path, weights_only=True)["random_state"]
+
+
+class _Numpy117Style:
+    """Pickles like numpy 1.17-1.25's RandomState: ``__randomstate_ctor(*args)`` + a state dict."""
+
+    def __init__(self, args, state_of=np.random.RandomState(99)):
+        self.args, self.state = args, state_of.get_state(legacy=False)
+
+    def __reduce__(self):
+        from numpy.random import _pickle
+
+        return getattr(_pickle, "__randomstate_ctor"), self.args, self.state
+
+
+def test_numpy_1_17_argument_forms_rebuild_the_generator(tmp_path):
+    from numpy.random import _pickle
+
+    model, _ = golden_case()
+    for args in [("MT19937",), ("MT19937", getattr(_pickle, "__bit_generator_ctor"))]:
+        path = tmp_path / f"n117_{len(args)}.bin"
+        torch.save({"epoch": 3, "lr": 1e-3, "random_state": _Numpy117Style(args),
+                    "model_pos": model.state_dict(), "model_traj": None}, path)
+        assert "numpy.random._pickle.__randomstate_ctor" in pickled_globals(path)
+        assert load_checkpoint(path).meta["epoch"] == 3
+        rs = _state_rebuilt(path)
+        assert type(rs) is np.random.RandomState
+        assert rs.randint(1 << 30) == np.random.RandomState(99).randint(1 << 30)
+
+
+@pytest.mark.parametrize("args, words", [
+    (("PCG64",), "refusing bit generator 'PCG64'"),
+    (("MT19937", collections.OrderedDict), "unknown bit-generator constructor"),
+    ((collections.OrderedDict,), "refusing bit generator 'OrderedDict'"),
+])
+def test_random_state_helpers_accept_only_mt19937(tmp_path, args, words):
+    """numpy's real helpers would build any named generator and call any callable they are given;
+    the loader's stand-ins refuse everything but MT19937."""
+    model, _ = golden_case()
+    path = tmp_path / "odd_rng.bin"
+    torch.save({"random_state": _Numpy117Style(args), "model_pos": model.state_dict()}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    msg = str(err.value)
+    assert words in msg and "refused to load" in msg and str(path) in msg and "\n" not in msg
 
 
 def test_model_matches_independent_numpy_reference():
@@ -170,3 +262,73 @@ def test_unexpected_architecture(tmp_path):
     path = save_videopose3d_checkpoint(tmp_path / "small.bin", model)
     with pytest.raises(CheckpointError, match=r"filter_widths \(3, 3\) \(expected \(3, 3, 3, 3, 3\)\)"):
         load_checkpoint(path, expect=ArchSpec())
+
+
+def _own_file(tmp_path, name="own.pt", **changes) -> Path:
+    """A pose3d checkpoint of a small model, with fields of its dict replaced or removed (None)."""
+    model = TemporalModel(ArchSpec(filter_widths=(3, 3, 3), channels=16))
+    path = save_checkpoint(tmp_path / name, model, layout_in="coco17", layout_out="h36m17")
+    obj = torch.load(path, weights_only=True)
+    for key, value in changes.items():
+        if value is None:
+            obj.pop(key)
+        else:
+            obj[key] = value
+    torch.save(obj, path)
+    return path
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"model_pos": None}, "without 'model_pos' weights"),
+    ({"model_pos": [1, 2]}, "'model_pos' is a list, not a state dict"),
+    ({"model_pos": {"expand_conv.weight": "abc"}}, "entries that are not named tensors"),
+    ({"arch": None}, "bad 'arch' field (a NoneType"),
+    ({"arch": {"channels": 16, "joints_in": 17, "joints_out": 17}}, "bad 'arch' field (no 'filter_widths')"),
+    ({"arch": {"filter_widths": [3, 3, 3], "channels": "16", "joints_in": 17, "joints_out": 17}},
+     "bad 'arch' field (channels is '16')"),
+    ({"arch": {"filter_widths": [3, 4, 3], "channels": 16, "joints_in": 17, "joints_out": 17}},
+     "bad 'arch' field (ValueError: filter widths must be odd"),
+    ({"arch": {"filter_widths": [3, 3, 3, 3, 3], "channels": 16, "joints_in": 17, "joints_out": 17}},
+     "its 'arch' field does not describe its weights (filter_widths (3, 3, 3, 3, 3) in the field, "
+     "(3, 3, 3) in the weights)"),
+    ({"format_version": "one"}, "bad 'format_version'"),
+    ({"layout_in": "coco18"}, "the file names input layout 'coco18', which pose3d does not know"),
+])
+def test_damaged_own_checkpoint_is_one_clear_line(tmp_path, changes, words):
+    """A missing or wrong field is named; never a KeyError, never 'expected the 243-frame model'."""
+    path = _own_file(tmp_path, **changes)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    msg = str(err.value)
+    assert words in msg and msg.startswith(str(path)) and "\n" not in msg
+    assert "(3, 3, 3, 3, 3)" not in msg or "in the field" in msg
+
+
+def test_unknown_layout_asked_for_names_the_file(tmp_path):
+    from pose3d_cli.errors import InputError
+
+    path = _own_file(tmp_path)
+    with pytest.raises(InputError) as err:
+        load_checkpoint(path, layout_in="bogus")
+    assert "unknown joint layout 'bogus'" in str(err.value) and str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("where, value, words", [
+    ("layers_conv.0.weight", float("nan"), "weight layers_conv.0.weight holds NaN or infinite"),
+    ("shrink.bias", float("inf"), "weight shrink.bias holds NaN or infinite"),
+    ("expand_bn.running_var", -4.0, "output on a plain input is NaN or infinite"),
+])
+@pytest.mark.parametrize("fmt", ["videopose3d", "pose3d"])
+def test_non_finite_model_is_refused(tmp_path, where, value, words, fmt):
+    """NaN/inf weights (or a BatchNorm variance below zero) would lift every frame to NaN."""
+    model, _ = golden_case()
+    sd = model.state_dict()
+    sd[where] = torch.full_like(sd[where], value)
+    model.load_state_dict(sd)
+    if fmt == "videopose3d":
+        path = save_videopose3d_checkpoint(tmp_path / "bad.bin", model)
+    else:
+        path = save_checkpoint(tmp_path / "bad.pt", model, layout_in="coco17", layout_out="h36m17")
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert words in str(err.value) and str(path) in str(err.value)

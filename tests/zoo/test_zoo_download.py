@@ -54,6 +54,29 @@ def test_success_verifies_renames_and_streams_progress(server, ckpt_9f):
     assert "licensed" not in out2.getvalue()
 
 
+@pytest.mark.parametrize("legacy, old_numpy", [(True, True), (True, False), (False, True), (False, False)],
+                         ids=["published-legacy-numpy1.16", "legacy-numpy2", "zip-numpy1.16", "zip-numpy2"])
+def test_files_written_like_run_py_download_verify_and_load(server, legacy, old_numpy):
+    """The published files hold the pickled numpy RandomState: downloading one must keep it."""
+    from zoo_testkit import videopose3d_checkpoint_bytes
+
+    from pose3d_cli.lifting.checkpoint import load_checkpoint
+
+    data = videopose3d_checkpoint_bytes((3, 3), 32, 17, 17, seed=4, legacy_format=legacy,
+                                        old_numpy=old_numpy)
+    # torch stores the pickle uncompressed in both formats: the helper's name is in the bytes
+    assert (b"__RandomState_ctor" if old_numpy else b"__randomstate_ctor") in data
+    server.state.files["pretrained.bin"] = data
+    for publish_sha in (True, False):                    # published digest, then trust on first use
+        entry = make_entry(f"t-9f.rs{int(publish_sha)}", "pretrained.bin",
+                           server.url("ok", "pretrained.bin"), data=data, publish_sha=publish_sha)
+        result = download(entry, **FAST, force=True)
+        assert result.fetched and result.path.read_bytes() == data
+        ck = load_checkpoint(result.path)
+        assert ck.source_format == "videopose3d" and ck.meta["epoch"] == 80
+    assert trusted_record("pretrained.bin")["sha256"] == sha256(data)
+
+
 def test_wrong_checksum_deletes_the_file_and_says_so(server, ckpt_9f):
     server.state.files["a.bin"] = ckpt_9f
     entry = make_entry("t-9f.wrong", "a.bin", server.url("wrong", "a.bin"), data=ckpt_9f)

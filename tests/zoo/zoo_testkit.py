@@ -11,13 +11,13 @@ import hashlib
 import http.server
 import io
 import socket
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from pose3d_cli.lifting.model import ArchSpec, TemporalModel
@@ -25,28 +25,27 @@ from pose3d_cli.zoo.registry import ModelEntry, entry_from_dict
 
 
 def videopose3d_checkpoint_bytes(filter_widths=(3, 3), channels: int = 32, joints_in: int = 17,
-                                 joints_out: int = 17, seed: int = 0) -> bytes:
-    """A small TemporalModel saved as the paper's code saves it.
+                                 joints_out: int = 17, seed: int = 0, *, legacy_format: bool = True,
+                                 old_numpy: bool = True) -> bytes:
+    """A small TemporalModel saved as the paper's ``run.py`` saves it.
 
-    The dict is ``{'epoch', 'lr', 'random_state', 'optimizer', 'model_pos', 'model_traj'}`` with
-    ``random_state`` a numpy ``RandomState.get_state()`` tuple, as in the published files.
+    The dict is ``{'epoch', 'lr', 'random_state', 'optimizer', 'model_pos', 'model_traj',
+    'random_state_semi'}`` with ``random_state`` the ``numpy.random.RandomState`` object itself.
+    By default in the form of the published files: torch's legacy serialisation and numpy 1.16's
+    pickling names (``numpy.random.__RandomState_ctor``); ``legacy_format=False`` /
+    ``old_numpy=False`` give what ``run.py`` writes with today's torch and numpy.
     """
+    from pose3d_cli.lifting.checkpoint import save_videopose3d_checkpoint
+
     torch.manual_seed(seed)
     arch = ArchSpec(filter_widths=tuple(filter_widths), channels=channels, joints_in=joints_in,
                     joints_out=joints_out)
     model = TemporalModel(arch)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, amsgrad=True)
-    obj = {
-        "epoch": 80,
-        "lr": 1e-3 * 0.95 ** 79,
-        "random_state": np.random.RandomState(seed).get_state(),
-        "optimizer": optimizer.state_dict(),
-        "model_pos": model.state_dict(),
-        "model_traj": None,
-    }
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
+    with tempfile.TemporaryDirectory() as folder:
+        path = save_videopose3d_checkpoint(Path(folder) / "checkpoint.bin", model, epoch=80,
+                                           lr=1e-3 * 0.95 ** 79, seed=seed,
+                                           legacy_format=legacy_format, old_numpy=old_numpy)
+        return path.read_bytes()
 
 
 class CodeCarrier:
