@@ -23,4 +23,4 @@ def select_device(name: str | torch.device | None = "auto") -> torch.device:
             raise BackendUnavailableError(f"--device {name}: CUDA is not available on this machine "
                                           "(torch built without CUDA or no GPU); use --device cpu or auto")
         return torch.device(name)
-    raise InputError(f"unknown device {name!r}; use auto, cpu or cuda")
+    raise InputError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N")

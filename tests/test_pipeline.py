@@ -22,14 +22,7 @@ from pose3d_cli.errors import (
 from pose3d_cli.io.keypoint_file import save_keypoints
 from pose3d_cli.io.pose_file import load_poses
 from pose3d_cli.io.video import probe_video, read_frames, run_ffmpeg
-from pose3d_cli.pipeline import (
-    clean_track,
-    frame_range,
-    infer_video,
-    interp_time,
-    output_paths,
-    resample_times,
-)
+from pose3d_cli.pipeline import frame_range, infer_video, output_paths
 from pose3d_cli.render.draw import SIDE_COLOURS_RGB
 from pose3d_cli.skeleton import H36M17
 
@@ -144,31 +137,6 @@ def test_frame_range():
         frame_range(100, 25.0, end=1.0, limit=3)
 
 
-def test_resampling_to_50_fps_and_back_round_trips():
-    t_src, t_up = resample_times(90, 30.0, 50.0)
-    assert len(t_up) == 150 and t_up[0] == 0 and t_up[-1] == pytest.approx(t_src[-1])
-    assert np.diff(t_up[:-1]) == pytest.approx(0.02)
-    x = np.stack([np.sin(2 * np.pi * 0.7 * t_src), np.cos(2 * np.pi * 0.4 * t_src)], -1)[:, None]
-    up = interp_time(x, t_src, t_up)
-    assert up.shape == (150, 1, 2)
-    np.testing.assert_allclose(up[:, 0, 0], np.sin(2 * np.pi * 0.7 * t_up), atol=0.01)
-    np.testing.assert_allclose(interp_time(up, t_up, t_src), x, atol=0.01)
-    np.testing.assert_array_equal(interp_time(x, t_src, t_src), x)
-
-
-def test_clean_track_fills_gaps_and_rejects_a_never_seen_joint():
-    from pose3d_cli.io.keypoint_file import KeypointTrack
-
-    k = np.tile(np.arange(10, dtype=np.float32)[:, None, None], (1, 17, 2))
-    k[3:5, 2] = np.nan
-    tr = clean_track(KeypointTrack(k, np.ones((10, 17)), 100, 100))
-    np.testing.assert_allclose(tr.keypoints_px[3:5, 2, 0], [3, 4])
-    assert tr.filled_joints[3:5, 2].all() and not tr.filled_frames.any() and tr.scores[3, 2] == 0
-    k[:, 5] = np.nan
-    with pytest.raises(NoPersonError):
-        clean_track(KeypointTrack(k, np.ones((10, 17)), 100, 100))
-
-
 def test_keypoints_file_limit_and_resampling_switch(tmp_path, walk_keypoints, tiny_ckpt):
     common = {"keypoints": walk_keypoints, "checkpoint": str(tiny_ckpt), "render": False, "quiet": True}
     r = infer_video(EXAMPLE, out_dir=tmp_path / "a", start=1.0, limit=20, **common)
@@ -195,7 +163,7 @@ def test_short_render_with_options(tmp_path, walk_keypoints, tiny_ckpt):
 
 def test_existing_outputs_refused_before_any_work(tmp_path, tiny_ckpt):
     (tmp_path / "walk.pose3d.npz").write_text("mine")
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="overwrite=True"):
         infer_video(EXAMPLE, out_dir=tmp_path, checkpoint=str(tiny_ckpt), quiet=True)
     assert (tmp_path / "walk.pose3d.npz").read_text() == "mine"
     assert not (tmp_path / "walk.pose3d.mp4").exists()

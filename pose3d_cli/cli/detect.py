@@ -1,4 +1,4 @@
-"""``pose3d detect``: video → 2D keypoint file (COCO-17, one person, gaps filled)."""
+"""``pose3d detect``: video → 2D keypoint file (COCO-17, every person tracked over time)."""
 
 from __future__ import annotations
 
@@ -7,36 +7,41 @@ import sys
 import time
 from pathlib import Path
 
+from pose3d_cli.cli.options import add_device, add_fps, add_json, add_person, add_range, print_json
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
-        "detect", help="find one person's 2D keypoints in every frame of a video",
-        description="Detect one person's COCO-17 keypoints in every frame of a video file, an image folder "
-                    "or an image glob, and write the keypoint .npz that `pose3d lift` reads (optionally "
-                    "also the VideoPose3D custom .npz).")
+        "detect", help="find every person's 2D keypoints in every frame of a video",
+        description="Detect and track every person's COCO-17 keypoints in a video file, an image folder "
+                    "or an image glob, and write the keypoint .npz that `pose3d lift` and `pose3d infer "
+                    "--keypoints` read (optionally also the VideoPose3D custom .npz of the main person). "
+                    "Lists each person found: id, frames present, median box height.")
     p.add_argument("video", help="video file (mp4, mov, avi, mkv, webm), image folder, or quoted glob "
                                  "like 'frames/*.png'")
     p.add_argument("--out", type=Path, default=None,
                    help="keypoint file to write (default: VIDEO with .keypoints.npz next to it)")
-    p.add_argument("--detector", default="mediapipe",
-                   help="backend: mediapipe (default, offline), torchvision, detectron2")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--detector", default="default",
+                   help="backend (default: the built-in multi-person detector); see the list below")
+    add_device(p)
+    add_person(p)
     p.add_argument("--custom-npz", type=Path, default=None,
-                   help="also write the VideoPose3D data_2d_custom .npz to this path")
-    p.add_argument("--fps", type=float, default=None,
-                   help="frame rate of an image folder/glob (default 30); ignored for video files")
-    p.add_argument("--start", type=int, default=None, help="first frame to process (0-based index)")
-    p.add_argument("--end", type=int, default=None, help="stop before this frame index")
+                   help="also write the VideoPose3D data_2d_custom .npz (the main person) to this path")
+    add_fps(p)
+    add_range(p)
     p.add_argument("--min-score", type=float, default=0.3,
                    help="joints scoring lower are interpolated over time (default 0.3)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    add_json(p)
     return p
 
 
 def default_out(video: str) -> Path:
     """``clip.mp4`` → ``clip.keypoints.npz``; a folder or glob → ``<folder>.keypoints.npz``."""
+    from pose3d_cli.io.video import is_image_glob
+
     text = video.rstrip("/")
-    if any(ch in text for ch in "*?["):
+    if is_image_glob(text):
         text = str(Path(text).parent)
     path = Path(text)
     if path.is_dir():
@@ -46,32 +51,50 @@ def default_out(video: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from pose3d_cli.errors import InputError
-    from pose3d_cli.io.atomic import check_writable
+    from pose3d_cli.io.atomic import check_not_inputs, check_writable
     from pose3d_cli.io.keypoint_file import save_keypoints, save_videopose3d_custom
-    from pose3d_cli.keypoints import detect_video, resolve_device
+    from pose3d_cli.io.video import probe_video
+    from pose3d_cli.keypoints import detect_people
+    from pose3d_cli.pipeline import check_number, frame_range
 
     out = args.out or default_out(args.video)
-    check_writable(out, args.overwrite)
-    if args.custom_npz is not None:
-        check_writable(args.custom_npz, args.overwrite)
-    if args.fps is not None and not args.fps > 0:
-        raise InputError(f"--fps {args.fps}: give a positive frame rate")
+    outputs = [out] + ([args.custom_npz] if args.custom_npz is not None else [])
+    for path in outputs:
+        check_writable(path, args.overwrite)
+    check_not_inputs(outputs, [args.video])
+    if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
+        raise InputError(f"--out and --custom-npz are the same file {out}; give two paths")
+    check_number("fps", args.fps, positive=True)
     if not 0.0 <= args.min_score <= 1.0:
         raise InputError(f"--min-score {args.min_score}: give a value in [0, 1]")
-    device = resolve_device(args.device)
+    info = probe_video(args.video, fps=args.fps)
+    first, stop = frame_range(info.num_frames, info.fps, start=args.start, end=args.end, limit=args.limit,
+                              source=args.video)
     t0 = time.perf_counter()
-    track = detect_video(args.video, detector=args.detector, device=device, progress=not args.quiet,
-                         start=args.start, end=args.end, fps=args.fps, min_score=args.min_score)
+    people = detect_people(args.video, detector=args.detector, device=args.device, progress=not args.quiet,
+                           start=first, end=stop, fps=args.fps, min_score=args.min_score, info=info)
+    found = people.describe()
+    people = people.select(args.person)
     seconds = time.perf_counter() - t0
-    save_keypoints(track, out, overwrite=args.overwrite)
+    save_keypoints(people, out, overwrite=args.overwrite)
     if args.custom_npz is not None:
         name = Path(args.video.rstrip("/")).name
-        save_videopose3d_custom({name: track}, args.custom_npz, overwrite=args.overwrite)
-    if not args.quiet:
-        found = 100.0 * (1.0 - track.filled_frames.mean())
-        print(f"{out}: {track.num_frames} frames {track.width}x{track.height} @ {track.fps:.3f} fps, person "
-              f"found in {found:.0f}% of frames ({track.detector}, {track.num_frames / seconds:.1f} frames/s)",
-              file=sys.stderr)
+        save_videopose3d_custom({name: people.main_track}, args.custom_npz, overwrite=args.overwrite)
+    track = people.main_track
+    if args.json:
+        print_json({"video": args.video, "outputs": {"keypoints": str(out), **(
+                        {"custom_npz": str(args.custom_npz)} if args.custom_npz else {})},
+                    "frames": track.num_frames, "fps": track.fps, "people_found": len(found),
+                    "people": found, "detector": track.detector, "device": args.device,
+                    "seconds": {"detect": round(seconds, 3)}, "warnings": []})
+    elif not args.quiet:
+        print(f"{out}: {track.num_frames} frames {track.width}x{track.height} @ {track.fps:.3f} fps, "
+              f"{len(found)} {'person' if len(found) == 1 else 'people'} found ({track.detector}, "
+              f"{track.num_frames / seconds:.1f} frames/s)", file=sys.stderr)
+        for row in found:
+            mark = " (main)" if row["main"] else ""
+            print(f"  person {row['id']}{mark}: present in {row['frames']} frames, median box height "
+                  f"{row['median_box_height_px']:.0f} px", file=sys.stderr)
         if args.custom_npz is not None:
             print(f"{args.custom_npz}: VideoPose3D custom keypoints", file=sys.stderr)
     return 0

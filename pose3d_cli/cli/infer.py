@@ -9,12 +9,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-
-def _float_or_none(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+from pose3d_cli.cli.options import (
+    add_causal,
+    add_device,
+    add_fps,
+    add_json,
+    add_person,
+    add_range,
+    number,
+    print_json,
+)
 
 
 def add_infer_options(p: argparse.ArgumentParser, *, single: bool = True) -> None:
@@ -28,49 +32,42 @@ def add_infer_options(p: argparse.ArgumentParser, *, single: bool = True) -> Non
                      help="folder for the outputs (default: beside the input)")
     out.add_argument("--export", default="npz", metavar="FORMATS",
                      help="comma-separated pose outputs among npz (the pose file), json (web "
-                          "viewer), csv (frame,time_s,joint,x,y,z), bvh (Blender); default: npz")
+                          "viewer), csv (tidy table), bvh (Blender); default: npz")
     out.add_argument("--no-render", dest="render", action="store_false",
                      help="skip the side-by-side video (only the --export files)")
     out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
     model = p.add_argument_group("models")
-    model.add_argument("--detector", default="mediapipe",
-                       help="2D keypoint detector backend (default: mediapipe, built in)")
+    model.add_argument("--detector", default="default",
+                       help="2D keypoint detector backend (default: the built-in multi-person detector; "
+                            "see `pose3d detect --help`)")
     model.add_argument("--checkpoint", default=None, metavar="NAME|PATH",
                        help="lifter: registry name (see `pose3d models`) or checkpoint file "
                             "(default: the registry default)")
     model.add_argument("--no-flip", dest="flip", action="store_false",
                        help="turn off test-time flip augmentation (a little faster, a little worse)")
-    model.add_argument("--causal", action="store_true",
-                       help="require a causal lifter (uses only past frames, for streaming)")
+    add_causal(model)
     if single:
         model.add_argument("--keypoints", type=Path, default=None, metavar="FILE",
                            help="2D keypoints to use instead of detecting: a .npz from `pose3d detect`, a "
                                 "VideoPose3D custom .npz, a COCO keypoint .json or an OpenPose folder")
-    model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                       help="auto (CUDA when present), cpu or cuda")
+    add_device(model)
+    add_person(model)
     model.add_argument("--no-resample", dest="resample", action="store_false",
                        help="lift at the clip's own frame rate instead of resampling to the "
                             "models' 50 fps and back")
 
     view = p.add_argument_group("render")
-    view.add_argument("--azimuth", type=_float_or_none, default=None, metavar="DEG",
+    view.add_argument("--azimuth", type=number, default=None, metavar="DEG",
                       help="starting azimuth of the 3D view in degrees (default: 70)")
-    view.add_argument("--orbit", type=_float_or_none, default=0.0, metavar="DEG_PER_S",
+    view.add_argument("--orbit", type=number, default=0.0, metavar="DEG_PER_S",
                       help="turn the 3D camera around the subject at this many degrees per second")
     view.add_argument("--size", default=None, metavar="H|WxH",
                       help="render height (e.g. 720) or whole size (e.g. 1600x600); default: the "
                            "input's height, at most 720")
-    view.add_argument("--fps", type=_float_or_none, default=None,
-                      help="the clip's frame rate, overriding the container's (or an image folder's)")
-
     rng = p.add_argument_group("range")
-    rng.add_argument("--start", type=_float_or_none, default=None, metavar="SECONDS",
-                     help="begin at this time")
-    rng.add_argument("--end", type=_float_or_none, default=None, metavar="SECONDS",
-                     help="stop at this time")
-    rng.add_argument("--limit", type=int, default=None, metavar="N",
-                     help="process at most N frames (from --start)")
+    add_fps(rng)
+    add_range(rng)
 
 
 def infer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -79,11 +76,13 @@ def infer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
     kw: dict[str, Any] = {
         "out_dir": args.out_dir, "detector": args.detector, "checkpoint": args.checkpoint,
-        "device": args.device, "flip": args.flip, "causal": args.causal, "render": args.render,
+        "device": args.device, "flip": args.flip, "causal": args.causal, "person": args.person,
+        "render": args.render,
         "export": args.export,
         "azimuth": DEFAULT_AZIMUTH_DEG if args.azimuth is None else args.azimuth,
         "orbit": args.orbit, "size": args.size, "fps": args.fps, "start": args.start, "end": args.end,
-        "limit": args.limit, "resample": args.resample, "overwrite": args.overwrite, "quiet": args.quiet,
+        "limit": args.limit, "resample": args.resample, "overwrite": args.overwrite,
+        "quiet": args.quiet or args.json, "_cli": True,
     }
     if hasattr(args, "out"):
         kw["out"] = args.out
@@ -98,14 +97,19 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description="Detect the person's 2D keypoints, lift them to 3D with the temporal model, "
                     "and write the pose file (plus any --export formats) and a side-by-side video: "
                     "the input with its 2D skeleton beside the 3D skeleton.",
-        epilog="example: pose3d infer examples/walk.mp4 --export npz,bvh --orbit 20")
+        epilog="example: pose3d infer examples/walk.mp4 --export npz,bvh --orbit 20\n"
+               "exit status: 0 ok, 2 bad input, 3 model/backend/download missing, 4 output not writable",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", type=Path, help="input video (mp4, mov, avi, mkv, webm) or image folder")
     add_infer_options(p, single=True)
+    add_json(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from pose3d_cli.pipeline import infer_video
 
-    infer_video(args.video, **infer_kwargs(args))
+    result = infer_video(args.video, **infer_kwargs(args))
+    if args.json:
+        print_json(result.to_dict())
     return 0

@@ -93,7 +93,8 @@ class VideoInfo:
 # Sources
 
 
-def _is_glob(text: str) -> bool:
+def is_image_glob(text: str) -> bool:
+    """The source names images by a pattern (``frames/*.png``), not a file or folder."""
     return any(ch in text for ch in "*?[")
 
 
@@ -107,7 +108,7 @@ def list_images(source: str | os.PathLike) -> list[Path]:
     Raises :class:`VideoError` when the folder or pattern matches no image.
     """
     text = str(source)
-    if _is_glob(text):
+    if is_image_glob(text):
         files = [Path(p) for p in glob.glob(text)]
         what = f"glob {text!r}"
     else:
@@ -198,7 +199,7 @@ def probe_video(source: str | os.PathLike, fps: float | None = None) -> VideoInf
         VideoError: missing, empty, unreadable, truncated or audio-only input.
     """
     text = str(source)
-    if _is_glob(text) or Path(text).is_dir():
+    if is_image_glob(text) or Path(text).is_dir():
         return _probe_images(text, fps)
     path = Path(text)
     container = _open_container(path)
@@ -277,7 +278,7 @@ def iter_frames(source: str | os.PathLike, start: int | None = None, end: int | 
     if start < 0 or (end is not None and end < start):
         raise VideoError(f"{source}: bad frame range start={start} end={end}; need 0 <= start <= end")
     text = str(source)
-    if _is_glob(text) or Path(text).is_dir():
+    if is_image_glob(text) or Path(text).is_dir():
         files = list_images(text)[start:end]
         size = None
         for f in files:

@@ -128,7 +128,9 @@ class _TemporalBase(nn.Module):
             self._causal_shift.append((w // 2) * d if arch.causal else 0)
             d *= w
 
+    @property
     def receptive_field(self) -> int:
+        """Input frames per output frame (a property, as on ArchSpec and LoadedCheckpoint)."""
         return self.arch.receptive_field
 
     def set_bn_momentum(self, momentum: float) -> None:

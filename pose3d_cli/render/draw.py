@@ -33,6 +33,39 @@ SIDE_COLOURS_RGB: dict[str, tuple[int, int, int]] = {
 }
 #: Colour of keypoints that were interpolated (no detection in that frame).
 FILLED_COLOUR_RGB = (160, 160, 160)
+#: One colour per person when several are drawn (cycled by position in the clip's list of
+#: people); the person's left limbs are drawn in a lighter tint of it.
+PERSON_COLOURS_RGB: tuple[tuple[int, int, int], ...] = (
+    (230, 60, 40), (30, 120, 215), (40, 160, 70), (235, 150, 20), (150, 70, 200),
+    (0, 170, 170), (200, 60, 140), (120, 100, 60),
+)
+
+
+def person_colour(index: int) -> tuple[int, int, int]:
+    """The colour of the ``index``-th person (cycled)."""
+    return PERSON_COLOURS_RGB[index % len(PERSON_COLOURS_RGB)]
+
+
+def _tint(colour: tuple[int, int, int], amount: float = 0.45) -> tuple[int, int, int]:
+    return tuple(int(round(c + (255 - c) * amount)) for c in colour)
+
+
+def _side_colours(colour: tuple[int, int, int] | None) -> dict[str, tuple[int, int, int]]:
+    """Side → colour: the default left/right/centre scheme, or one person's colour (left tinted)."""
+    if colour is None:
+        return SIDE_COLOURS_RGB
+    return {"left": _tint(colour), "right": colour, "centre": colour}
+
+
+def draw_label(img_rgb: np.ndarray, text: str, at_px: tuple[float, float], colour: tuple[int, int, int],
+               scale: float = 0.5) -> None:
+    """A small filled tag with ``text`` whose bottom-left corner is at ``at_px`` (clipped to the image)."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (w, h), base = cv2.getTextSize(text, font, scale, 1)
+    x = int(min(max(at_px[0], 0), img_rgb.shape[1] - w - 4))
+    y = int(min(max(at_px[1], h + 4), img_rgb.shape[0] - 2))
+    cv2.rectangle(img_rgb, (x, y - h - 4), (x + w + 4, y + base - 2), colour, -1)
+    cv2.putText(img_rgb, text, (x + 2, y - 2), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 _SHIFT = 4  # sub-pixel bits for cv2 drawing
 _ONE = 1 << _SHIFT
@@ -45,7 +78,8 @@ def _fixed(points_px: np.ndarray) -> list:
 
 
 def draw_skeleton_2d(frame_rgb: np.ndarray, kpts_px: np.ndarray, layout: Layout, *,
-                     scale: float = 1.0, filled: bool = False, thickness: int = 3) -> None:
+                     scale: float = 1.0, filled: bool = False, thickness: int = 3,
+                     colour: tuple[int, int, int] | None = None, label: str = "") -> None:
     """Draw a 2D skeleton onto ``frame_rgb`` in place.
 
     Args:
@@ -54,7 +88,10 @@ def draw_skeleton_2d(frame_rgb: np.ndarray, kpts_px: np.ndarray, layout: Layout,
             to land on ``frame_rgb``. Non-finite joints are skipped.
         layout: joint layout of ``kpts_px`` (edges and sides for colouring).
         filled: the keypoints were interpolated, not detected; drawn in grey.
+        colour: one person's colour (left limbs tinted); default: blue left, red right.
+        label: text drawn above the skeleton (e.g. the person id).
     """
+    sides = _side_colours(colour)
     pts = np.asarray(kpts_px, np.float64) * scale
     finite = np.isfinite(pts).all(axis=1)
     fx = _fixed(np.where(finite[:, None], pts, 0.0))
@@ -62,14 +99,18 @@ def draw_skeleton_2d(frame_rgb: np.ndarray, kpts_px: np.ndarray, layout: Layout,
     for a, b in layout.edges:
         if not (ok[a] and ok[b]):
             continue
-        colour = FILLED_COLOUR_RGB if filled else SIDE_COLOURS_RGB[layout.edge_side((a, b))]
-        cv2.line(frame_rgb, fx[a], fx[b], colour, thickness, cv2.LINE_AA, _SHIFT)
+        c = FILLED_COLOUR_RGB if filled else sides[layout.edge_side((a, b))]
+        cv2.line(frame_rgb, fx[a], fx[b], c, thickness, cv2.LINE_AA, _SHIFT)
     r = max(2, thickness)
     for j in range(len(pts)):
         if ok[j]:
-            colour = FILLED_COLOUR_RGB if filled else SIDE_COLOURS_RGB[layout.side_of(j)]
+            c = FILLED_COLOUR_RGB if filled else sides[layout.side_of(j)]
             cv2.circle(frame_rgb, fx[j], r * _ONE, (255, 255, 255), -1, cv2.LINE_AA, _SHIFT)
-            cv2.circle(frame_rgb, fx[j], (r - 1) * _ONE, colour, -1, cv2.LINE_AA, _SHIFT)
+            cv2.circle(frame_rgb, fx[j], (r - 1) * _ONE, c, -1, cv2.LINE_AA, _SHIFT)
+    if label and finite.any():
+        top = pts[finite]
+        draw_label(frame_rgb, label, (float(top[:, 0].min()), float(top[:, 1].min()) - 6),
+                   colour or (60, 60, 60), scale=max(0.4, thickness / 6))
 
 
 def view_basis(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
@@ -157,38 +198,62 @@ class SkeletonPanel:
             colour, th = ((205, 205, 205), 1) if i < n_grid else ((150, 150, 150), 1)
             cv2.line(self.canvas, a, b, colour, th, cv2.LINE_AA, _SHIFT)
 
-    def draw(self, pose_world_m: np.ndarray, view: View3D, *, label: str = "") -> np.ndarray:
-        """Render one pose ``(J, 3)`` (world metres, z up) and return the canvas ``(H, W, 3)``.
+    def draw(self, pose_world_m: np.ndarray, view: View3D, *, label: str = "",
+             colours: list[tuple[int, int, int] | None] | None = None,
+             names: list[str] | None = None) -> np.ndarray:
+        """Render one pose ``(J, 3)`` or several ``(P, J, 3)`` (world metres, z up; NaN joints
+        skipped) and return the canvas ``(H, W, 3)``. ``colours``/``names``: per person (one
+        colour each, left limbs tinted; a name tag over the head).
 
         The canvas is reused between calls: copy it if you keep it.
         """
         np.copyto(self.canvas, self._background)
         self._draw_ground_and_box(view)
-        pose = np.asarray(pose_world_m, np.float64)
-        finite = np.isfinite(pose).all(axis=1)
-        px, depth = self.project(np.where(finite[:, None], pose, 0.0), view)
-        ok = finite.tolist()
-        # Shadow: the skeleton flattened onto the ground, for a sense of height and contact.
-        shadow = pose.copy()
-        shadow[:, 2] = 0.0
-        spx, _ = self.project(np.where(finite[:, None], shadow, 0.0), view)
-        sfx = _fixed(spx)
-        for a, b in self._edge_list:
-            if ok[a] and ok[b]:
-                cv2.line(self.canvas, sfx[a], sfx[b], (200, 200, 200),
-                         self._thickness, cv2.LINE_AA, _SHIFT)
-        # Bones far-to-near so nearer limbs are drawn over farther ones.
-        fx = _fixed(px)
-        edge_depth = depth[self._edges].mean(axis=1) if len(self._edges) else np.zeros(0)
-        for i in np.argsort(edge_depth).tolist():
-            a, b = self._edge_list[i]
-            if ok[a] and ok[b]:
-                cv2.line(self.canvas, fx[a], fx[b], self._edge_colours[i],
-                         self._thickness, cv2.LINE_AA, _SHIFT)
+        poses = np.asarray(pose_world_m, np.float64)
+        if poses.ndim == 2:
+            poses = poses[None]
+        n = poses.shape[0]
+        colours = colours if colours is not None else [None] * n
+        names = names if names is not None else [""] * n
+        finite = np.isfinite(poses).all(axis=-1)  # (P, J)
+        safe = np.where(finite[..., None], poses, 0.0)
+        px, depth = self.project(safe, view)
+        # Shadows first: each skeleton flattened onto the ground, for a sense of height and contact.
+        shadow = safe.copy()
+        shadow[..., 2] = 0.0
+        spx, _ = self.project(shadow, view)
+        for p in range(n):
+            ok = finite[p].tolist()
+            sfx = _fixed(spx[p])
+            for a, b in self._edge_list:
+                if ok[a] and ok[b]:
+                    cv2.line(self.canvas, sfx[a], sfx[b], (200, 200, 200), self._thickness, cv2.LINE_AA, _SHIFT)
+        # People far-to-near, and within a person bones far-to-near, so nearer limbs cover farther ones.
+        person_depth = [float(depth[p][finite[p]].mean()) if finite[p].any() else -np.inf for p in range(n)]
         r = self._thickness * _ONE
-        for j in np.argsort(depth).tolist():
-            if ok[j]:
-                cv2.circle(self.canvas, fx[j], r, self._joint_colours[j], -1, cv2.LINE_AA, _SHIFT)
+        for p in np.argsort(person_depth).tolist():
+            if not finite[p].any():
+                continue
+            ok = finite[p].tolist()
+            fx = _fixed(px[p])
+            if colours[p] is None:
+                edge_colours, joint_colours = self._edge_colours, self._joint_colours
+            else:
+                sides = _side_colours(colours[p])
+                edge_colours = [sides[self.layout.edge_side(e)] for e in self._edge_list]
+                joint_colours = [sides[self.layout.side_of(j)] for j in range(self.layout.num_joints)]
+            edge_depth = depth[p][self._edges].mean(axis=1) if len(self._edges) else np.zeros(0)
+            for i in np.argsort(edge_depth).tolist():
+                a, b = self._edge_list[i]
+                if ok[a] and ok[b]:
+                    cv2.line(self.canvas, fx[a], fx[b], edge_colours[i], self._thickness, cv2.LINE_AA, _SHIFT)
+            for j in np.argsort(depth[p]).tolist():
+                if ok[j]:
+                    cv2.circle(self.canvas, fx[j], r, joint_colours[j], -1, cv2.LINE_AA, _SHIFT)
+            if names[p]:
+                head = px[p][finite[p]]
+                draw_label(self.canvas, names[p], (float(head[:, 0].min()), float(head[:, 1].min()) - 8),
+                           colours[p] or (60, 60, 60), scale=max(0.4, self.height / 1400))
         if label:
             cv2.putText(self.canvas, label, (10, self.height - 12), cv2.FONT_HERSHEY_SIMPLEX,
                         max(0.4, self.height / 1200), (90, 90, 90), 1, cv2.LINE_AA)

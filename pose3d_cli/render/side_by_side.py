@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +23,7 @@ from pose3d_cli.render.draw import (
     View3D,
     draw_skeleton_2d,
     follow_centres,
+    person_colour,
 )
 from pose3d_cli.skeleton import Layout, get_layout
 
@@ -36,6 +37,8 @@ MAX_DEFAULT_HEIGHT = 720
 #: same visual quality (flat panels and thin lines compress well either way).
 ENCODER_PRESET = "superfast"
 ENCODER_CRF = 23
+#: Spacing (metres) between people drawn side by side when their relative positions are unknown.
+SIDE_BY_SIDE_SPACING_M = 1.0
 
 
 class FrameWriter(Protocol):
@@ -163,6 +166,26 @@ def clip_radius_m(pose_world_m: np.ndarray) -> float:
     return float(max(1.7, 1.15 * np.percentile(finite[:, 2], 99)))
 
 
+def arrange_people(pose_world_m: np.ndarray, kpts_px: np.ndarray, azimuth_deg: float,
+                   spacing_m: float = SIDE_BY_SIDE_SPACING_M) -> np.ndarray:
+    """Place root-relative people ``(P, T, J, 3)`` side by side for display: each one's root is
+    moved to the ground origin and shifted along the view's screen-right axis (at
+    ``azimuth_deg``), in the left-to-right order of their mean image x (``kpts_px``
+    ``(P, T, K, 2)``), ``spacing_m`` apart, centred on 0. NaN stays NaN."""
+    p_count = pose_world_m.shape[0]
+    with np.errstate(invalid="ignore"):
+        mean_x = [np.nanmean(kpts_px[p, ..., 0]) if np.isfinite(kpts_px[p, ..., 0]).any() else 0.0
+                  for p in range(p_count)]
+    slot = np.empty(p_count)
+    slot[np.argsort(mean_x, kind="stable")] = np.arange(p_count) - (p_count - 1) / 2
+    az = np.radians(azimuth_deg)
+    right = np.array([-np.sin(az), np.cos(az), 0.0])
+    out = pose_world_m.astype(np.float64, copy=True)
+    out[..., :2] -= out[..., :1, :2]  # each root over the origin
+    out += (slot[:, None, None, None] * spacing_m) * right
+    return out.astype(np.float32)
+
+
 def render_side_by_side(
     frames_rgb: Iterable[np.ndarray],
     writer: FrameWriter,
@@ -174,6 +197,8 @@ def render_side_by_side(
     layout_2d: str | Layout = "coco17",
     layout_3d: str | Layout = "h36m17",
     filled_frames: np.ndarray | None = None,
+    person_ids: Sequence[int] | None = None,
+    placed: bool = False,
     size: int | tuple[int, int] | None = None,
     azimuth_deg: float = DEFAULT_AZIMUTH_DEG,
     orbit_deg_per_s: float = 0.0,
@@ -186,11 +211,18 @@ def render_side_by_side(
         frames_rgb: the input frames, ``(h, w, 3)`` uint8 RGB, in order (an iterator: it is
             consumed once and never stored).
         writer: receives the composed ``(H, W, 3)`` uint8 RGB frames.
-        kpts_px: ``(T, K, 2)`` 2D keypoints in pixels of the input frames.
-        pose_world_m: ``(T, J, 3)`` 3D poses, world frame (metres, z up, ground at 0).
+        kpts_px: ``(T, K, 2)`` 2D keypoints of one person, or ``(P, T, K, 2)`` of several, in
+            pixels of the input frames (NaN where a person is absent).
+        pose_world_m: ``(T, J, 3)`` or ``(P, T, J, 3)`` 3D poses, world frame (metres, z up,
+            ground at 0; NaN where absent).
         fps: frame rate of the input (the orbit and the time label use it).
         src_size: (w, h) of the input frames.
-        filled_frames: ``(T,)`` bool, frames whose keypoints were interpolated (drawn grey).
+        filled_frames: ``(T,)`` or ``(P, T)`` bool, frames whose keypoints were interpolated
+            (drawn grey).
+        person_ids: ids to label the people with (given, or several people: each person gets a
+            colour and an id tag in both panels).
+        placed: the world poses carry real relative root positions (a trajectory model); else
+            several people are arranged side by side (see :func:`arrange_people`).
         size: output height, or (width, height) of the whole output (see :func:`plan_layout`).
         azimuth_deg: starting azimuth of the 3D camera; ``orbit_deg_per_s`` turns it over time.
 
@@ -201,18 +233,37 @@ def render_side_by_side(
     lay3 = get_layout(layout_3d) if isinstance(layout_3d, str) else layout_3d
     kpts_px = np.asarray(kpts_px, np.float32)
     pose_world_m = np.asarray(pose_world_m, np.float32)
-    t_total = pose_world_m.shape[0]
-    if kpts_px.shape[0] != t_total:
-        raise InputError(f"render: {kpts_px.shape[0]} frames of 2D keypoints but {t_total} 3D poses")
-    filled = np.zeros(t_total, bool) if filled_frames is None else np.asarray(filled_frames, bool)
+    if pose_world_m.ndim == 3:
+        pose_world_m, kpts_px = pose_world_m[None], kpts_px[None]
+        filled_frames = None if filled_frames is None else np.asarray(filled_frames, bool)[None]
+    p_count, t_total = pose_world_m.shape[:2]
+    if kpts_px.shape[:2] != (p_count, t_total):
+        raise InputError(f"render: 2D keypoints for {kpts_px.shape[:2]} (people, frames) but 3D poses "
+                         f"for {(p_count, t_total)}")
+    filled = np.zeros((p_count, t_total), bool) if filled_frames is None else np.asarray(filled_frames, bool)
+    tagged = person_ids is not None or p_count > 1
+    ids = list(person_ids) if person_ids is not None else list(range(p_count))
+    colours = [person_colour(i) for i in range(p_count)] if tagged else [None]
+    names = [f"id {pid}" for pid in ids] if tagged else [""]
+    if p_count > 1 and not placed:
+        pose_world_m = arrange_people(pose_world_m, kpts_px, azimuth_deg)
     geo = plan_layout(src_size[0], src_size[1], size)
     src_w, src_h = src_size
     scale = min(geo.left_box[0] / src_w, geo.left_box[1] / src_h)
     fit_w, fit_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
     off_x, off_y = (geo.left_box[0] - fit_w) // 2, (geo.left_box[1] - fit_h) // 2
     panel = SkeletonPanel(geo.panel, lay3)
-    centres = follow_centres(pose_world_m, fps)
+    with np.errstate(invalid="ignore"):  # frames where nobody is present: NaN, held by follow_centres
+        group = np.nanmean(pose_world_m, axis=0) if p_count > 1 else pose_world_m[0]
+    centres = follow_centres(group, fps)
     radius = clip_radius_m(pose_world_m)
+    if p_count > 1:
+        roots = pose_world_m[:, :, 0, :2].reshape(-1, 2)
+        roots = roots[np.isfinite(roots).all(axis=1)]
+        if len(roots):
+            span = float(np.max(roots.max(axis=0) - roots.min(axis=0)))
+            radius = max(radius, min(span + 1.0, 4 * radius))
+    thickness = max(2, round(fit_h / 240))
     out = np.zeros((geo.height, geo.width, 3), np.uint8)
     left = out[off_y:off_y + fit_h, off_x:off_x + fit_w]
     right = out[:, geo.left_box[0]:]
@@ -226,11 +277,14 @@ def render_side_by_side(
                              f"expected {src_w}x{src_h}")
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         cv2.resize(frame, (fit_w, fit_h), dst=left, interpolation=interp)
-        draw_skeleton_2d(left, kpts_px[n], lay2, scale=scale, filled=bool(filled[n]),
-                         thickness=max(2, round(fit_h / 240)))
+        for p in range(p_count):
+            draw_skeleton_2d(left, kpts_px[p, n], lay2, scale=scale, filled=bool(filled[p, n]),
+                             thickness=thickness, colour=colours[p] if tagged else None,
+                             label=names[p] if tagged else "")
         view = View3D((float(centres[n, 0]), float(centres[n, 1])), radius,
                       azimuth_deg + orbit_deg_per_s * n / fps, elevation_deg)
-        right[:] = panel.draw(pose_world_m[n], view, label=f"{n / fps:6.2f} s")
+        right[:] = panel.draw(pose_world_m[:, n], view, label=f"{n / fps:6.2f} s",
+                              colours=colours if tagged else None, names=names if tagged else None)
         writer.write(out)
         n += 1
         if progress is not None:

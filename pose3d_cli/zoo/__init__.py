@@ -27,6 +27,7 @@ __all__ = [
     "Registry",
     "cache_dir",
     "default_checkpoint_name",
+    "lifter_licence",
     "load_registry",
     "registry_layouts",
     "resolve_checkpoint",
@@ -54,6 +55,15 @@ def default_checkpoint_name(registry: Registry | None = None, causal: bool = Fal
                               "missing from pose3d_cli/zoo/weights); pass --checkpoint with a "
                               "causally trained checkpoint")
     return entry.name
+
+
+def lifter_licence(name: str) -> str:
+    """The licence the registry states for a model name ('' for a path or an unknown name)."""
+    try:
+        entry = load_registry().entries.get(name)
+    except InputError:  # an unreadable user registry: the load already reported it
+        return ""
+    return "" if entry is None or entry.licence == "unknown" else entry.licence
 
 
 def registry_layouts(name: str) -> tuple[str, str] | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pose3d_cli.cli import main
-from pose3d_cli.cli.batch import find_clips, is_done
+from pose3d_cli.batch import find_clips, is_done
 from pose3d_cli.io.pose_file import load_poses
 from pose3d_cli.io.video import probe_video, run_ffmpeg
 from pose3d_cli.pipeline import output_paths
@@ -102,7 +102,7 @@ def test_interrupted_batch_leaves_nothing_that_passes_for_finished(tmp_path, tin
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            if out.is_dir() and any(p.name.startswith(".walk.pose3d.tmp-") and p.suffix == ".mp4"
+            if out.is_dir() and any(p.name.startswith(".walk.pose3d.mp4.tmp-") and p.suffix == ".mp4"
                                     for p in out.iterdir()):
                 break  # the render is being written
             time.sleep(0.05)

@@ -79,9 +79,11 @@ def test_existing_output_not_clobbered(tmp_path, ckpt, capsys):
     src = save_keypoints(_track(t=5), tmp_path / "kp.npz")
     out = tmp_path / "exists.npz"
     out.write_bytes(b"keep me")
-    assert main(["lift", str(src), "--checkpoint", str(ckpt), "--out", str(out)]) == 2
+    assert main(["lift", str(src), "--checkpoint", str(ckpt), "--out", str(out)]) == 4  # output not writable
     assert "exists; pass --overwrite" in _err(capsys)
     assert out.read_bytes() == b"keep me"
+    assert main(["lift", str(src), "--checkpoint", str(ckpt), "--out", str(src), "--overwrite"]) == 2
+    assert "would replace the input" in _err(capsys)
 
 
 def test_multi_video_custom_file_needs_video_name(tmp_path, ckpt, capsys):
@@ -92,7 +94,7 @@ def test_multi_video_custom_file_needs_video_name(tmp_path, ckpt, capsys):
     assert main(["lift", str(src), "--checkpoint", str(ckpt), "--out", str(out), "--video", "b.mp4", "-q"]) == 0
 
 
-@pytest.mark.parametrize("case", ["missing", "directory", "not_npz", "wrong_shape", "nan", "no_keys"])
+@pytest.mark.parametrize("case", ["missing", "directory", "not_npz", "wrong_shape", "no_keys"])
 def test_bad_keypoint_input(tmp_path, ckpt, capsys, case):
     path = tmp_path / "in.npz"
     if case == "directory":
@@ -102,11 +104,6 @@ def test_bad_keypoint_input(tmp_path, ckpt, capsys, case):
     elif case == "wrong_shape":
         np.savez(path, format="pose3d-keypoints", keypoints_px=np.zeros((10, 17)), scores=np.zeros((10, 17)),
                  width=640, height=480)
-    elif case == "nan":
-        tr = _track(t=20)
-        kp = tr.keypoints_px.copy()
-        kp[3:5, 2] = np.nan
-        save_keypoints(KeypointTrack(keypoints_px=kp, scores=tr.scores, width=640, height=480), path)
     elif case == "no_keys":
         np.savez(path, something=np.zeros(3))
     out = tmp_path / "out.npz"
@@ -116,7 +113,7 @@ def test_bad_keypoint_input(tmp_path, ckpt, capsys, case):
     assert "Traceback" not in err and str(path) in err
     assert not out.exists()
     expected = {"missing": "no such file", "directory": "folder holds no OpenPose", "not_npz": "not a readable .npz",
-                "wrong_shape": "shape (T, J, 2)", "nan": "NaN", "no_keys": "without 'positions_2d'"}[case]
+                "wrong_shape": "shape (T, J, 2)", "no_keys": "without 'positions_2d'"}[case]
     assert expected in err
 
 
@@ -190,3 +187,15 @@ def test_lift_with_checkpoints_written_like_run_py(tmp_path):
     assert poses[0].shape == (50, 17, 3) and np.isfinite(poses[0]).all()
     for other in poses[1:]:
         np.testing.assert_array_equal(other, poses[0])
+
+
+def test_nan_joints_are_cleaned_as_in_infer(tmp_path, ckpt):
+    """Missing joints in a keypoint file are interpolated (as `infer --keypoints` does), not an error."""
+    tr = _track(t=20)
+    kp = tr.keypoints_px.copy()
+    kp[3:5, 2] = np.nan
+    path = save_keypoints(KeypointTrack(keypoints_px=kp, scores=tr.scores, width=640, height=480), tmp_path / "in.npz")
+    out = tmp_path / "out.npz"
+    assert main(["lift", str(path), "--checkpoint", str(ckpt), "--out", str(out), "-q"]) == 0
+    seq = load_poses(out)
+    assert np.isfinite(seq.poses_3d_camera).all() and seq.num_frames == 20

@@ -14,7 +14,7 @@ def test_receptive_field_and_output_length(widths, rf, causal):
     arch = ArchSpec(filter_widths=widths, channels=16, causal=causal)
     assert arch.receptive_field == rf
     model = TemporalModel(arch).eval()
-    assert model.receptive_field() == rf
+    assert model.receptive_field == rf
     out = model(torch.randn(2, rf + 7, 17, 2))
     assert out.shape == (2, 8, 17, 3)
     strided = TemporalModelStrided(arch).eval()

@@ -137,7 +137,7 @@ def test_render_streams_real_frames_one_out_per_pose(tmp_path):
 
 
 def test_render_rejects_mismatched_lengths():
-    with pytest.raises(InputError, match="frames of 2D keypoints"):
+    with pytest.raises(InputError, match="2D keypoints for"):
         render_side_by_side(iter([]), _Collect(), kpts_px=np.zeros((3, 17, 2)),
                             pose_world_m=np.zeros((4, 17, 3)), fps=30, src_size=(64, 64))
 
@@ -184,3 +184,33 @@ def test_prefetch_keeps_order_stops_early_and_reraises():
     next(it)
     with pytest.raises(InputError, match="frame 1"):
         next(it)
+
+
+def test_several_people_get_their_own_colour_and_tag():
+    """Two people: each skeleton drawn in its person colour in both panels, side by side in 3D
+    (no trajectory), and a person absent in a frame (NaN) is simply not drawn."""
+    from pose3d_cli.render.draw import person_colour
+    from pose3d_cli.render.side_by_side import arrange_people
+
+    n = 3
+    pose = np.stack([_standing_pose()] * n)
+    poses = np.stack([pose, pose])  # (2, T, 17, 3), both at the origin
+    kpts = np.full((2, n, 17, 2), np.nan, np.float32)
+    kpts[0] = coco17_to_h36m17(np.zeros((n, 17, 2))) * 0 + np.linspace(40, 100, 17)[None, :, None]
+    kpts[1] = kpts[0] + np.array([150.0, 0.0], np.float32)
+    poses[1, 2] = np.nan  # the second person has left in the last frame
+    placed = arrange_people(poses, kpts, azimuth_deg=70.0)
+    gap = placed[1, 0, 0] - placed[0, 0, 0]
+    assert np.linalg.norm(gap) == pytest.approx(1.0, abs=1e-5)  # one spacing apart, image order kept
+    assert np.isnan(placed[1, 2]).all()
+    frames = (np.full((240, 320, 3), 128, np.uint8) for _ in range(n))
+    out = _Collect()
+    stats = render_side_by_side(frames, out, kpts_px=kpts, pose_world_m=poses, fps=25, src_size=(320, 240),
+                                person_ids=[4, 9])
+    assert stats.frames == n
+    first, last = out.frames[0], out.frames[-1]
+    for i in range(2):
+        near = (np.abs(first.astype(int) - person_colour(i)).sum(-1) < 30).sum()
+        assert near > 50, f"person {i}'s colour is missing"
+    assert (np.abs(last[:, 240:].astype(int) - person_colour(1)).sum(-1) < 30).sum() < \
+        (np.abs(first[:, 240:].astype(int) - person_colour(1)).sum(-1) < 30).sum()

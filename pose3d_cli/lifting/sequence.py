@@ -1,0 +1,192 @@
+"""The one path from 2D keypoint tracks to a pose sequence: cleaning, resampling to the
+lifter's frame rate, lifting, world frame and packaging. ``pose3d lift``, ``pose3d infer``
+(detected or ``--keypoints``) and ``pose3d batch`` all call :func:`lift_people`, so the same
+keypoints give the same poses whichever way they came in.
+
+Per person, the frames where the person is in view form *runs* (contiguous frames); each run
+is lifted on its own, with the lifter's edge padding at the run's ends, so a person who walks
+out and back in is never lifted across the frames they were away (those stay NaN).
+
+Frame rate: the lifters were trained on 50 fps motion and a temporal model's receptive field
+is counted in frames, so a 25 fps clip seen frame by frame looks like motion at double speed.
+Keypoints of a run at another rate are resampled in time (linear interpolation) to
+:data:`MODEL_FPS` before lifting and the 3D poses resampled back to the run's own frame times,
+so every input frame still gets exactly one pose. ``resample=False`` lifts the frames as they
+are.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from pose3d_cli.errors import InputError, NoPersonError
+from pose3d_cli.geometry.camera import camera_to_world_wild, normalize_screen_coordinates
+from pose3d_cli.io.keypoint_file import KeypointTrack, PeopleTracks
+from pose3d_cli.io.pose_file import PoseSequence
+from pose3d_cli.keypoints.cleaning import clean_track
+from pose3d_cli.lifting.checkpoint import LoadedCheckpoint
+from pose3d_cli.lifting.predict import predict
+from pose3d_cli.skeleton import coco17_to_h36m17, get_layout
+
+log = logging.getLogger(__name__)
+
+#: Frame rate the lifters were trained at (Human3.6M video).
+MODEL_FPS = 50.0
+#: Rates within this relative distance of :data:`MODEL_FPS` are lifted without resampling.
+RESAMPLE_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class LiftOptions:
+    """How keypoints are lifted.
+
+    Attributes:
+        flip: test-time flip augmentation.
+        resample: resample to :data:`MODEL_FPS` for lifting and back (see the module docstring).
+        device: where the lifter runs (default: where its weights are).
+        chunk_frames: output frames per forward pass (bounds memory).
+    """
+
+    flip: bool = True
+    resample: bool = True
+    device: torch.device | str | None = None
+    chunk_frames: int = 8192
+
+
+def interp_time(values: np.ndarray, t_in: np.ndarray, t_out: np.ndarray) -> np.ndarray:
+    """Linear interpolation along axis 0: ``values (T, ...)`` sampled at increasing times
+    ``t_in (T,)`` → values at ``t_out (M,)`` (times outside ``t_in`` hold the edge values)."""
+    values = np.asarray(values)
+    t = values.shape[0]
+    if t == 1:
+        return np.repeat(values, len(t_out), axis=0)
+    pos = np.interp(np.asarray(t_out, np.float64), np.asarray(t_in, np.float64), np.arange(t))
+    i0 = np.minimum(np.floor(pos).astype(np.int64), t - 2)
+    w = (pos - i0).reshape((-1,) + (1,) * (values.ndim - 1))
+    return (values[i0] * (1 - w) + values[i0 + 1] * w).astype(values.dtype, copy=False)
+
+
+def resample_times(num_frames: int, src_fps: float, dst_fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frame times (seconds) of a clip at ``src_fps`` and of its resampling at ``dst_fps``.
+
+    The resampled times are ``k / dst_fps`` for ``k = 0 .. ceil((T - 1) · dst / src)``, the last
+    one clipped to the clip's last frame time, so the resampled track spans the whole clip and
+    resampling back interpolates everywhere.
+    """
+    t_src = np.arange(num_frames) / float(src_fps)
+    m = int(np.ceil((num_frames - 1) * dst_fps / src_fps - 1e-6)) + 1
+    t_dst = np.minimum(np.arange(m) / float(dst_fps), t_src[-1])
+    return t_src, t_dst
+
+
+def present_runs(present: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each run of True in a ``(T,)`` bool array, in order."""
+    p = np.concatenate([[False], np.asarray(present, bool), [False]])
+    edges = np.flatnonzero(p[1:] != p[:-1])
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def needs_resampling(fps: float, options: LiftOptions) -> bool:
+    return options.resample and abs(float(fps) / MODEL_FPS - 1.0) > RESAMPLE_TOLERANCE
+
+
+def lift_keypoints(kpts_px: np.ndarray, ck: LoadedCheckpoint, *, width: int, height: int, fps: float,
+                   layout: str = "coco17", options: LiftOptions = LiftOptions()) -> np.ndarray:
+    """Lift one person's finite keypoints ``(T, J_in, 2)`` (pixels) of consecutive frames.
+
+    Converts COCO-17 input for an H36M-17-input model (approximately, logged), normalises to
+    screen coordinates, resamples to :data:`MODEL_FPS` when needed, predicts and resamples back.
+
+    Returns:
+        ``(T, J_out, 3)`` float32 camera-frame metres, root-relative as the model predicts.
+    """
+    kpts_px = np.asarray(kpts_px, np.float32)
+    if layout != ck.layout_in:
+        if layout == "coco17" and ck.layout_in == "h36m17":
+            log.warning("converting COCO-17 keypoints to H36M-17 for an H36M-input model (approximate)")
+            kpts_px = coco17_to_h36m17(kpts_px)
+        else:
+            raise InputError(f"keypoints are in layout {layout} but the lifter takes {ck.layout_in}; "
+                             "use a checkpoint trained on this layout")
+    kpts_norm = normalize_screen_coordinates(kpts_px, width, height)
+    n = kpts_norm.shape[0]
+    kw = dict(layout_in=ck.layout_in, layout_out=ck.layout_out, flip=options.flip, device=options.device,
+              chunk_frames=options.chunk_frames)
+    if n < 2 or not needs_resampling(fps, options):
+        return predict(ck.model_pos, kpts_norm, **kw)
+    t_src, t_model = resample_times(n, fps, MODEL_FPS)
+    at_model_rate = interp_time(kpts_norm, t_src, t_model)
+    return interp_time(predict(ck.model_pos, at_model_rate, **kw), t_model, t_src).astype(np.float32)
+
+
+def _lift_person(track: KeypointTrack, ck: LoadedCheckpoint, options: LiftOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-frame poses ``(T, J_out, 3)`` (NaN where absent) and ``present (T,)``."""
+    present = np.isfinite(track.keypoints_px).all(axis=(1, 2))
+    out = np.full((track.num_frames, ck.arch.joints_out, 3), np.nan, np.float32)
+    for a, b in present_runs(present):
+        out[a:b] = lift_keypoints(track.keypoints_px[a:b], ck, width=track.width, height=track.height,
+                                  fps=track.fps, layout=track.layout, options=options)
+    return out, present
+
+
+def world_poses(pose_cam_m: np.ndarray) -> np.ndarray:
+    """Camera-frame poses ``(P, T, J, 3)`` (NaN where absent) → display world frame (z up):
+    rotated with the in-the-wild camera orientation, each person shifted so their lowest joint
+    over the clip is at z = 0."""
+    world = np.asarray(camera_to_world_wild(np.nan_to_num(pose_cam_m)), np.float32)
+    world[~np.isfinite(pose_cam_m)] = np.nan
+    for p in range(world.shape[0]):
+        z = world[p, ..., 2]
+        if np.isfinite(z).any():
+            world[p, ..., 2] -= np.nanmin(z)
+    return world
+
+
+def lift_people(people: PeopleTracks | KeypointTrack, ck: LoadedCheckpoint, *,
+                options: LiftOptions = LiftOptions(), checkpoint_name: str = "") -> PoseSequence:
+    """Clean, lift and package every person of a clip.
+
+    Args:
+        people: the tracks (a single :class:`KeypointTrack` counts as one person).
+        ck: the lifter (:class:`~pose3d_cli.lifting.checkpoint.LoadedCheckpoint`).
+        options: :class:`LiftOptions`.
+        checkpoint_name: registry name or path recorded in the pose file (default: ``ck.path``).
+
+    Returns:
+        :class:`~pose3d_cli.io.pose_file.PoseSequence` with camera-frame and world-frame poses of
+        every person (NaN where absent).
+
+    Raises:
+        NoPersonError: nobody is in view in any frame.
+        InputError: keypoints in a layout the lifter does not take.
+    """
+    if isinstance(people, KeypointTrack):
+        people = PeopleTracks.one(people)
+    people = people.replace_tracks(clean_track(tr) for tr in people.tracks)
+    lifted = [_lift_person(tr, ck, options) for tr in people.tracks]
+    cam = np.stack([c for c, _ in lifted])
+    present = np.stack([p for _, p in lifted])
+    if not present.any():
+        raise NoPersonError(f"{people.main_track.source or 'keypoints'}: nobody is in view in any of its "
+                            f"{people.num_frames} frames; nothing to lift")
+    lay_out = get_layout(ck.layout_out)
+    tracks = people.tracks
+    return PoseSequence(
+        person_ids=people.person_ids, people_present=present, people_poses_3d_camera=cam,
+        people_poses_3d_world=world_poses(cam),
+        people_keypoints_px=np.stack([t.keypoints_px for t in tracks]),
+        people_keypoint_scores=np.stack([t.scores for t in tracks]),
+        people_filled_frames=np.stack([t.filled_frames for t in tracks]) & present,
+        joint_names=lay_out.joint_names, layout=lay_out.name, keypoint_layout=tracks[0].layout,
+        fps=float(people.fps), width=int(people.width), height=int(people.height), main_person=people.main,
+        start_frame=int(people.start_frame), checkpoint=checkpoint_name or ck.path,
+        flip=bool(options.flip), causal=bool(ck.arch.causal))
+
+
+def with_fps(people: PeopleTracks, fps: float) -> PeopleTracks:
+    """The same tracks at another frame rate (``--fps`` overriding what a file says)."""
+    return people.replace_tracks(replace(t, fps=float(fps)) for t in people.tracks)
