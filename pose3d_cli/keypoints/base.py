@@ -25,11 +25,14 @@ class Detection:
         box_xyxy: ``(4,) float32`` box x1, y1, x2, y2 in pixels.
         box_score: person confidence in [0, 1].
         keypoints: ``(17, 3) float32`` COCO-17 x, y in pixels and per-joint score in [0, 1].
+        feature: optional appearance feature (normalised colour histograms, see
+            :mod:`pose3d_cli.keypoints.appearance`) the tracker uses to tell people apart.
     """
 
     box_xyxy: np.ndarray
     box_score: float
     keypoints: np.ndarray
+    feature: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         box = np.asarray(self.box_xyxy, np.float32).reshape(-1)

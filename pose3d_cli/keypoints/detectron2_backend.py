@@ -79,6 +79,7 @@ class Detectron2Detector:
         cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = float(min_box_score)
         cfg.MODEL.DEVICE = str(device)
         self.min_box_score = float(min_box_score)
+        self.track_scores = (max(0.9, self.min_box_score), self.min_box_score)  # tracker (high, low)
         self._predictor = DefaultPredictor(cfg)
         self.version = f"detectron2 {detectron2.__version__} {config}"
 

@@ -1,4 +1,4 @@
-"""MediaPipe BlazePose (the default backend; runs offline on a CPU).
+"""MediaPipe BlazePose, one person per frame (``--detector mediapipe``; offline, CPU).
 
 Uses ``mediapipe.solutions.pose`` of ``mediapipe==0.10.21``, whose wheel ships the BlazePose
 person detector (``pose_detection.tflite``) and the *full* landmark model
@@ -38,40 +38,16 @@ is the mean visibility of the 17 mapped joints (BlazePose reports no person scor
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
 from collections.abc import Sequence
 
 import numpy as np
 
 from pose3d_cli.errors import BackendUnavailableError
 from pose3d_cli.keypoints.base import Detection, box_from_keypoints
+from pose3d_cli.keypoints.tflite import quiet_native_stderr as _quiet_native_stderr
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """Silence file descriptor 2 while mediapipe's C++ graph starts (it logs a handful of
-    INFO/WARNING lines that say nothing to a user); left alone under ``--debug``."""
-    if log.isEnabledFor(logging.DEBUG):
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def check_available() -> None:
@@ -111,6 +87,8 @@ class MediaPipeDetector:
 
     name = "mediapipe"
     batch_size = 1
+    #: tracker thresholds (high, low) on the box score (mean visibility of the 17 joints)
+    track_scores = (0.5, 0.2)
 
     def __init__(self, device: str = "cpu", min_detection_confidence: float = 0.3,
                  min_tracking_confidence: float = 0.5, static_image_mode: bool = False) -> None:

@@ -106,6 +106,7 @@ class TorchvisionDetector:
 
         self.device = torch.device(device)
         self.min_box_score = float(min_box_score)
+        self.track_scores = (max(0.7, self.min_box_score), self.min_box_score)  # tracker (high, low)
         self.batch_size = int(batch_size or (8 if self.device.type == "cuda" else 1))
         # Only boxes above the threshold reach the keypoint head (8 convolutions of 512 channels
         # per box: the costly part on a CPU), so the threshold is applied inside the model.
