@@ -16,7 +16,7 @@ from typing import Sequence
 from pose3d_cli import __version__
 from pose3d_cli.errors import Pose3DError
 
-SUBCOMMANDS = ("infer", "batch", "detect", "lift", "train", "evaluate", "dataset", "models", "download")
+SUBCOMMANDS = ("infer", "batch", "detect", "lift", "export", "train", "evaluate", "dataset", "models", "download")
 
 
 def build_parser() -> argparse.ArgumentParser:
