@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 _SOURCE_SHORT = {"detectron": "Detectron", "cpn": "CPN", "ground-truth": "GT 2D",
@@ -148,68 +147,9 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from pose3d_cli.errors import CheckpointError, DownloadError, InputError
-    from pose3d_cli.io.atomic import atomic_path
-    from pose3d_cli.paths import checkpoints_dir
-    from pose3d_cli.zoo.cache import (
-        cached_path,
-        ensure_writable_dir,
-        record_trust,
-        save_user_entry,
-        sha256_file,
-    )
-    from pose3d_cli.zoo.registry import NAME_PATTERN, entry_from_dict, load_registry
-    from pose3d_cli.zoo.verify import check_architecture, expected_for, verify_file
+    from pose3d_cli.zoo.add import add_model
 
-    path: Path = args.path.expanduser()
-    if not path.is_file():
-        raise InputError(f"checkpoint file {path} not found; give the path of a file you have")
-    registry = load_registry()
-    name = args.name
-    if name in registry:
-        entry = registry.get(name)
-        if entry.kind == "builtin":
-            raise InputError(f"{name} is the built-in model and cannot be replaced; choose another NAME")
-        if entry.kind == "published":
-            try:
-                digest = verify_file(path, entry, expected_for(entry), what="file")
-            except DownloadError as exc:
-                raise CheckpointError(f"{exc}; it is not the published {entry.file_name}, so it "
-                                      f"was not added (use a new NAME to add it as your own)") from None
-            folder = ensure_writable_dir(checkpoints_dir())
-            dest = folder / entry.file_name
-            with atomic_path(dest, overwrite=True) as tmp:
-                shutil.copyfile(path, tmp)
-            if entry.sha256 is None:
-                record_trust(entry, digest, dest.stat().st_size, f"file://{path.resolve()}")
-            print(f"{name}: verified {path} (sha256 {digest}) and copied it to {cached_path(entry)}")
-            return 0
-    if not NAME_PATTERN.match(name):
-        raise InputError(f"model name {name!r} is not valid: use lower-case letters, digits, '-' "
-                         f"and '_', with at most one '.' (e.g. my-27f.walking)")
-    ck = check_architecture(path, None)
-    layout_in = args.layout_in or getattr(ck, "layout_in", None) or "coco17"
-    layout_out = args.layout_out or getattr(ck, "layout_out", None) or "h36m17"
-    if args.layout_in or args.layout_out:  # reload with the stated layouts so the loader checks them
-        from pose3d_cli.lifting.checkpoint import load_checkpoint
-
-        ck = load_checkpoint(path, layout_in=layout_in, layout_out=layout_out)
-    digest = sha256_file(path)
-    arch = ck.arch
-    data = {
-        "kind": "user", "file_name": path.name, "path": str(path.resolve()),
-        "size": path.stat().st_size, "sha256": digest, "urls": [],
-        "arch": {"filter_widths": [int(w) for w in arch.filter_widths],
-                 "channels": int(arch.channels), "causal": bool(arch.causal)},
-        "layout_in": layout_in, "layout_out": layout_out, "input_source": "unknown",
-        "licence": args.licence, "origin": f"added by the user from {path.resolve()}",
-        "description": args.description or f"Checkpoint added from {path.name}.",
-    }
-    entry_from_dict(name, data, str(path))  # validate before saving
-    where = save_user_entry(name, data)
-    rf = 1
-    for w in arch.filter_widths:
-        rf *= int(w)
-    print(f"{name}: added {path.resolve()} (receptive field {rf}, {layout_in} -> {layout_out}, "
-          f"sha256 {digest}) to {where}")
+    added = add_model(args.name, args.path, layout_in=args.layout_in, layout_out=args.layout_out,
+                      licence=args.licence, description=args.description)
+    print(added.message)
     return 0

@@ -1,5 +1,5 @@
 """The one ``predict``: whole-sequence inference used by ``lift``, ``infer``, ``evaluate`` and
-training validation.
+training validation (keypoint tracks go through :mod:`pose3d_cli.lifting.sequence`, which calls it).
 
 - Edge padding: ``(receptive_field - 1) / 2`` replicated frames on each side (a causal model puts
   all ``receptive_field - 1`` before the first frame), so there is one pose per input frame, even
@@ -24,7 +24,7 @@ from torch import nn
 
 from pose3d_cli.errors import InputError
 from pose3d_cli.lifting.model import ArchSpec, TemporalModel
-from pose3d_cli.skeleton import Layout, coco17_to_h36m17, get_layout
+from pose3d_cli.skeleton import Layout, get_layout
 
 log = logging.getLogger(__name__)
 
@@ -128,51 +128,3 @@ def predict(model: TemporalModel, kpts_norm: np.ndarray | torch.Tensor, *,
     else:
         result = out[0]
     return result.astype(np.float32)
-
-
-def lift_track(track, ck, *, flip: bool = True, device: torch.device | str | None = None,
-               chunk_frames: int = 8192) -> np.ndarray:
-    """Lift a :class:`~pose3d_cli.io.keypoint_file.KeypointTrack` with a
-    :class:`~pose3d_cli.lifting.checkpoint.LoadedCheckpoint`; returns ``(T, J_out, 3)`` metres.
-
-    A COCO-17 track fed to an H36M-17-input model is converted with
-    :func:`pose3d_cli.skeleton.coco17_to_h36m17` (an approximation, logged)."""
-    from pose3d_cli.geometry.camera import normalize_screen_coordinates
-
-    kpts_px = track.keypoints_px
-    if track.layout != ck.layout_in:
-        if track.layout == "coco17" and ck.layout_in == "h36m17":
-            log.warning("converting COCO-17 keypoints to H36M-17 for an H36M-input model (approximate)")
-            kpts_px = coco17_to_h36m17(kpts_px)
-        else:
-            raise InputError(f"keypoints are in layout {track.layout} but the lifter takes {ck.layout_in}; "
-                             "use a checkpoint trained on this layout")
-    kpts_norm = normalize_screen_coordinates(kpts_px.astype(np.float32), track.width, track.height)
-    return predict(ck.model_pos, kpts_norm, layout_in=ck.layout_in, layout_out=ck.layout_out,
-                   flip=flip, device=device, chunk_frames=chunk_frames)
-
-
-def pose_sequence(track, ck, pose_cam_m: np.ndarray, *, flip: bool, checkpoint_name: str = "",
-                  fps: float | None = None):
-    """Package lifted poses of ``track`` as a :class:`~pose3d_cli.io.pose_file.PoseSequence`:
-    the camera-frame poses as predicted, plus grounded world-frame poses for display
-    (:func:`~pose3d_cli.geometry.camera.camera_to_world_wild`, then
-    :func:`~pose3d_cli.geometry.camera.ground_poses`)."""
-    from pose3d_cli.geometry.camera import camera_to_world_wild, ground_poses
-    from pose3d_cli.io.pose_file import PoseSequence
-
-    pose_world_m = np.asarray(ground_poses(camera_to_world_wild(pose_cam_m)), np.float32)
-    lay_out = get_layout(ck.layout_out)
-    return PoseSequence.single(
-        poses_3d_camera=np.asarray(pose_cam_m, np.float32), poses_3d_world=pose_world_m,
-        keypoints_px=track.keypoints_px, keypoint_scores=track.scores, filled_frames=track.filled_frames,
-        joint_names=lay_out.joint_names, layout=lay_out.name, keypoint_layout=track.layout,
-        fps=float(track.fps if fps is None else fps), width=int(track.width), height=int(track.height),
-        checkpoint=checkpoint_name or ck.path, flip=bool(flip), causal=bool(ck.arch.causal))
-
-
-def poses_from_track(track, ck, *, flip: bool = True, device: torch.device | str | None = None,
-                     checkpoint_name: str = "", chunk_frames: int = 8192):
-    """Lift a track and package it with :func:`pose_sequence`."""
-    pose_cam_m = lift_track(track, ck, flip=flip, device=device, chunk_frames=chunk_frames)
-    return pose_sequence(track, ck, pose_cam_m, flip=flip, checkpoint_name=checkpoint_name)
