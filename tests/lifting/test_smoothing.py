@@ -111,14 +111,15 @@ def test_parse_smooth():
 
 
 def test_real_motion_with_noise(shared_dir):
-    """Real captured motion plus white noise of 15 mm: both filters lower the velocity error
-    a lot and the position error too."""
+    """Real captured motion plus white noise of 15 mm: both filters, at their defaults, lower
+    the velocity error a lot and the position error too (the zero-phase filter more: it sees
+    the future)."""
     from pose3d_cli.metrics import mean_velocity_error, mpjpe
     from pose3d_cli.training.mocap import load_mocap
 
     truth = load_mocap(shared_dir / "mocap" / "bvhtools_test2.bvh", max_seconds=20).h36m17_m
     noisy = truth + np.random.default_rng(3).normal(0, 0.015, truth.shape)
-    for method in ("butterworth", "one-euro"):
+    for method, vel_factor in (("butterworth", 0.2), ("one-euro", 0.6)):
         sm = smooth_poses(noisy, method, fps=FPS)
-        assert mean_velocity_error(sm, truth) < 0.3 * mean_velocity_error(noisy, truth)
+        assert mean_velocity_error(sm, truth) < vel_factor * mean_velocity_error(noisy, truth)
         assert mpjpe(sm, truth) < 0.8 * mpjpe(noisy, truth)
