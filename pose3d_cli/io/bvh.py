@@ -20,7 +20,9 @@ length over the clip) whose joint rotations are solved from the 3D positions (se
 :func:`solve_bvh`). Written Y-up in metres (BVH's usual axes: ``bvh = (x, z, -y)`` of the world
 frame), 3 Euler channels per joint in ``Zrotation Xrotation Yrotation`` order
 (``R = Rz @ Rx @ Ry``), plus the root's position. Blender imports it with File → Import →
-Motion Capture (.bvh) at scale 1.
+Motion Capture (.bvh) at scale 1. Options: a T-pose rest pose (``rest="tpose"``) and the
+Mixamo/CMU joint names (``names="animator"``: Hips, LeftUpLeg, …, see
+:func:`animator_skeleton`) so retargeting tools map the bones without help.
 """
 
 from __future__ import annotations
@@ -251,6 +253,54 @@ def bvh_positions(bvh: BvhMotion, fps: float | None = None) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Writing: rotations solved from 3D positions
 
+#: Rest poses :func:`write_bvh` offers: the clip's typical posture, or a T-pose.
+BVH_RESTS = ("clip", "tpose")
+#: Joint naming :func:`write_bvh` offers: the pose file's (Human3.6M-17) or animators'.
+BVH_NAMES = ("h36m", "animator")
+#: Length of a foot's End Site, pointing forward from the ankle like a foot bone (metres).
+FOOT_END_SITE_M = 0.12
+#: Where the inserted animator joints sit along their Human3.6M bone (fraction from the thorax).
+NECK_FRACTION = 0.2
+CLAVICLE_FRACTION = 0.3
+
+# The animator skeleton: (name, parent, source). A source is a Human3.6M-17 joint, or
+# (from, to, fraction): a point that far along the bone from one joint to the other.
+_ANIMATOR = (
+    ("Hips", None, "hip"),
+    ("LeftUpLeg", "Hips", "left_hip"), ("LeftLeg", "LeftUpLeg", "left_knee"),
+    ("LeftFoot", "LeftLeg", "left_foot"),
+    ("RightUpLeg", "Hips", "right_hip"), ("RightLeg", "RightUpLeg", "right_knee"),
+    ("RightFoot", "RightLeg", "right_foot"),
+    ("Spine", "Hips", "spine"), ("Spine1", "Spine", "thorax"),
+    ("Neck", "Spine1", ("thorax", "neck_nose", NECK_FRACTION)), ("Head", "Neck", "neck_nose"),
+    ("HeadTop_End", "Head", "head"),
+    ("LeftShoulder", "Spine1", ("thorax", "left_shoulder", CLAVICLE_FRACTION)),
+    ("LeftArm", "LeftShoulder", "left_shoulder"), ("LeftForeArm", "LeftArm", "left_elbow"),
+    ("LeftHand", "LeftForeArm", "left_wrist"),
+    ("RightShoulder", "Spine1", ("thorax", "right_shoulder", CLAVICLE_FRACTION)),
+    ("RightArm", "RightShoulder", "right_shoulder"), ("RightForeArm", "RightArm", "right_elbow"),
+    ("RightHand", "RightForeArm", "right_wrist"),
+)
+#: Animator joints written as an End Site of their parent rather than a joint.
+_ANIMATOR_END_SITES = ("HeadTop_End",)
+
+_X, _Y, _Z = np.eye(3)
+#: T-pose direction of each bone (BVH axes: +x the subject's left, +y up, +z forward), by the
+#: name of the joint it leads to. Bones from a joint with several children keep the clip's
+#: measured directions (see :func:`solve_bvh`).
+_TPOSE = {
+    # Human3.6M-17 names
+    "right_hip": -_X, "right_knee": -_Y, "right_foot": -_Y, "left_hip": _X, "left_knee": -_Y,
+    "left_foot": -_Y, "spine": _Y, "thorax": _Y, "neck_nose": _Y, "head": _Y,
+    "left_shoulder": _X, "left_elbow": _X, "left_wrist": _X,
+    "right_shoulder": -_X, "right_elbow": -_X, "right_wrist": -_X,
+    # animator names
+    "LeftUpLeg": _X, "LeftLeg": -_Y, "LeftFoot": -_Y, "RightUpLeg": -_X, "RightLeg": -_Y,
+    "RightFoot": -_Y, "Spine": _Y, "Spine1": _Y, "Neck": _Y, "Head": _Y, "HeadTop_End": _Y,
+    "LeftShoulder": _X, "LeftArm": _X, "LeftForeArm": _X, "LeftHand": _X,
+    "RightShoulder": -_X, "RightArm": -_X, "RightForeArm": -_X, "RightHand": -_X,
+}
+
 
 @dataclass(frozen=True)
 class BvhSolution:
@@ -270,6 +320,42 @@ class BvhSolution:
     root_pos_m: np.ndarray
 
 
+def animator_skeleton(pose_world_m: np.ndarray, layout: str | Layout = "h36m17") -> tuple[np.ndarray, Layout]:
+    """Human3.6M-17 positions → the animator skeleton's positions and layout.
+
+    The animator skeleton uses the joint names of the Mixamo/CMU convention (``Hips``,
+    ``LeftUpLeg``, ``LeftLeg``, ``LeftFoot``, ``Spine``, ``Spine1``, ``Neck``, ``Head``,
+    ``LeftShoulder``, ``LeftArm``, ``LeftForeArm``, ``LeftHand``, …). Each is a Human3.6M joint
+    (``Spine1`` is the thorax, ``Head`` the neck/nose joint, ``HeadTop_End`` the head top)
+    except two kinds it lacks, placed along its bones: ``Neck`` at :data:`NECK_FRACTION` of
+    the way from the thorax to the neck/nose joint, and the clavicles ``LeftShoulder`` /
+    ``RightShoulder`` at :data:`CLAVICLE_FRACTION` of the way from the thorax to the shoulders.
+
+    Args:
+        pose_world_m: ``(T, 17, 3)`` world positions (metres, z up).
+    Returns:
+        ``(positions (T, 20, 3), layout)``; ``HeadTop_End`` is written as the ``Head``'s End Site.
+    """
+    lay = get_layout(layout) if isinstance(layout, str) else layout
+    if lay.name != "h36m17":
+        raise InputError(f"animator BVH names need the h36m17 layout, got {lay.name}")
+    p = check_poses(pose_world_m, lay)
+    names = [n for n, _, _ in _ANIMATOR]
+    cols = []
+    for _, _, src in _ANIMATOR:
+        if isinstance(src, tuple):
+            a, b, f = src
+            cols.append(p[:, lay.index(a)] + f * (p[:, lay.index(b)] - p[:, lay.index(a)]))
+        else:
+            cols.append(p[:, lay.index(src)])
+    parents = tuple(-1 if par is None else names.index(par) for _, par, _ in _ANIMATOR)
+    left = tuple(i for i, n in enumerate(names) if n.startswith("Left"))
+    right = tuple(names.index("Right" + names[i][4:]) for i in left)
+    out = Layout(name="bvh-animator", joint_names=tuple(names), parents=parents, left=left, right=right,
+                 edges=tuple((par, j) for j, par in enumerate(parents) if par >= 0))
+    return np.stack(cols, axis=1), out
+
+
 def _body_frame(p: np.ndarray, lay: Layout, joint: int, children: list[int]) -> np.ndarray:
     """Per-frame orientation ``(T, 3, 3)`` of a branching joint, from its children: a left/right
     pair gives the lateral axis and a centre child the up axis; otherwise the first two."""
@@ -282,22 +368,28 @@ def _body_frame(p: np.ndarray, lay: Layout, joint: int, children: list[int]) -> 
     return frame_from_axes(a, np.zeros_like(a), b)
 
 
-def solve_bvh(pose_world_m: np.ndarray, layout: str | Layout = "h36m17") -> BvhSolution:
+def solve_bvh(pose_world_m: np.ndarray, layout: str | Layout = "h36m17", *, rest: str = "clip") -> BvhSolution:
     """Solve joint rotations on a constant-bone-length skeleton from 3D positions.
 
-    Bone lengths are the medians over the clip. The rest pose: a branching joint's children
-    (hips from the pelvis, neck and shoulders from the thorax) sit at their median directions
-    in the joint's own body frame; every other bone at its median direction in the pelvis
-    frame (so the rest pose is the clip's typical posture, upright, facing +z). Per frame, a
-    branching joint's rotation is the least-squares (Kabsch) fit of its children; a joint with
-    one child gets the smallest rotation that points its bone along the observed direction, so
-    those bones follow the positions exactly and the twist stays continuous.
+    Bone lengths are the medians over the clip. The rest pose (``rest="clip"``): a branching
+    joint's children (hips from the pelvis, neck and shoulders from the thorax) sit at their
+    median directions in the joint's own body frame; every other bone at its median direction
+    in the pelvis frame (so the rest pose is the clip's typical posture, upright, facing +z).
+    ``rest="tpose"``: the bones from branching joints as before, every other bone along its
+    T-pose direction (legs straight down, arms straight out sideways, spine, neck and head
+    straight up; see ``_TPOSE``). Per frame, a branching joint's rotation is the least-squares
+    (Kabsch) fit of its children; a joint with one child gets the smallest rotation that points
+    its bone along the observed direction, so those bones follow the positions exactly and the
+    twist stays continuous.
 
     Args:
         pose_world_m: ``(T, J, 3)`` world positions (metres, z up).
         layout: the joint layout; parents must come before children.
+        rest: ``"clip"`` or ``"tpose"``.
     """
     lay = get_layout(layout) if isinstance(layout, str) else layout
+    if rest not in BVH_RESTS:
+        raise InputError(f"BVH rest pose {rest!r}: choose {' or '.join(BVH_RESTS)}")
     p = check_poses(pose_world_m, lay) @ WORLD_TO_BVH.T
     t, j_count = p.shape[:2]
     parents = lay.parents
@@ -320,6 +412,12 @@ def solve_bvh(pose_world_m: np.ndarray, layout: str | Layout = "h36m17") -> BvhS
     for c in range(j_count):
         par = parents[c]
         if par < 0:
+            continue
+        if rest == "tpose" and par not in frames:
+            name = lay.joint_names[c]
+            if name not in _TPOSE:
+                raise InputError(f"layout {lay.name}: no T-pose direction for joint {name!r}; use rest='clip'")
+            rest_dir[c] = _TPOSE[name]
             continue
         bone = unit(p[:, c] - p[:, par])
         frame = frames[par] if par in frames else frames[root]
@@ -353,11 +451,35 @@ def _unwrap_deg(angles: np.ndarray) -> np.ndarray:
     return np.degrees(np.unwrap(np.radians(angles), axis=0))
 
 
+def _is_foot(name: str) -> bool:
+    return name.lower().endswith("foot")
+
+
 def write_bvh(path: str | Path, pose_world_m: np.ndarray, fps: float, *, layout: str | Layout = "h36m17",
-              overwrite: bool = True, end_site_m: float = 0.08) -> Path:
-    """Solve (:func:`solve_bvh`) and write a BVH file; leaf joints get an ``End Site`` of
-    ``end_site_m`` metres along their bone. ``pose_world_m``: ``(T, J, 3)`` metres, z up."""
-    sol = solve_bvh(pose_world_m, layout)
+              overwrite: bool = True, end_site_m: float = 0.08, rest: str = "clip", names: str = "h36m") -> Path:
+    """Solve (:func:`solve_bvh`) and write a BVH file.
+
+    Args:
+        path: the ``.bvh`` file.
+        pose_world_m: ``(T, J, 3)`` metres, z up (finite: interpolate gaps first).
+        fps: frame rate (``Frame Time`` is its inverse).
+        layout: the joint layout of ``pose_world_m``.
+        overwrite: replace an existing file.
+        end_site_m: length of the End Site of a leaf joint, along its bone (hands, head); feet
+            get an End Site :data:`FOOT_END_SITE_M` forward (+z at rest), like a foot bone.
+        rest: ``"clip"`` (the clip's typical posture) or ``"tpose"`` (see :func:`solve_bvh`).
+        names: ``"h36m"`` (the layout's joint names) or ``"animator"`` (the Mixamo/CMU names of
+            :func:`animator_skeleton`, for retargeting without a manual bone map).
+    Returns:
+        ``path``.
+    """
+    if names not in BVH_NAMES:
+        raise InputError(f"BVH joint names {names!r}: choose {' or '.join(BVH_NAMES)}")
+    end_joints: set[int] = set()
+    if names == "animator":
+        pose_world_m, layout = animator_skeleton(pose_world_m, layout)
+        end_joints = {layout.index(n) for n in _ANIMATOR_END_SITES}
+    sol = solve_bvh(pose_world_m, layout, rest=rest)
     lay = sol.layout
     parents = lay.parents
     j_count = lay.num_joints
@@ -368,11 +490,12 @@ def write_bvh(path: str | Path, pose_world_m: np.ndarray, fps: float, *, layout:
 
     def emit(j: int, depth: int) -> None:
         pad = "  " * depth
+        if j in end_joints:
+            o = sol.offsets_m[j]
+            lines.extend([f"{pad}End Site", pad + "{", f"{pad}  OFFSET {o[0]:.6f} {o[1]:.6f} {o[2]:.6f}", pad + "}"])
+            return
         order.append(j)
-        if j == root:
-            lines.append(f"{pad}ROOT {lay.joint_names[j]}")
-        else:
-            lines.append(f"{pad}JOINT {lay.joint_names[j]}")
+        lines.append(f"{pad}{'ROOT' if j == root else 'JOINT'} {lay.joint_names[j]}")
         lines.append(pad + "{")
         ox, oy, oz = sol.offsets_m[j]
         lines.append(f"{pad}  OFFSET {ox:.6f} {oy:.6f} {oz:.6f}")
@@ -383,7 +506,8 @@ def write_bvh(path: str | Path, pose_world_m: np.ndarray, fps: float, *, layout:
         for c in children[j]:
             emit(c, depth + 1)
         if not children[j]:
-            e = unit(sol.offsets_m[j]) * end_site_m
+            e = (np.array([0.0, 0.0, FOOT_END_SITE_M]) if _is_foot(lay.joint_names[j])
+                 else unit(sol.offsets_m[j]) * end_site_m)
             lines.append(f"{pad}  End Site")
             lines.append(pad + "  {")
             lines.append(f"{pad}    OFFSET {e[0]:.6f} {e[1]:.6f} {e[2]:.6f}")
