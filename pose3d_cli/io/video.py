@@ -380,6 +380,25 @@ def _stderr_tail(text: str, lines: int = 3) -> str:
     return " | ".join(kept[:lines])[:400] or "no message"
 
 
+def _check_encoded(path: Path, frames: int) -> str:
+    """'' when ``path`` opens as an MP4 with a video stream of ``frames`` frames, else what is wrong.
+
+    ffmpeg has been seen to exit 0 on a full disk leaving a file without its index (``moov``
+    atom); an encoder's exit status alone is not trusted before the file is renamed into place."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return "no video stream"
+            got = container.streams.video[0].frames
+    except (av.error.FFmpegError, OSError) as exc:
+        return _av_reason(exc)
+    if got and got != frames:
+        return f"{got} frames in the file where {frames} were written"
+    return ""
+
+
 class VideoWriter:
     """Encode RGB frames to an H.264 (yuv420p) MP4 by piping them to ffmpeg.
 
@@ -491,6 +510,11 @@ class VideoWriter:
             msg = self._error_text()
             self._abort(None, None, None)
             raise VideoError(f"{self.path}: ffmpeg failed (exit {rc}): {msg}")
+        problem = _check_encoded(self._tmp, self.frames_written)
+        if problem:
+            self._abort(None, None, None)
+            raise VideoError(f"{self.path}: the encoded file is not playable ({problem}); check free disk space "
+                             "and run again")
         if self._stderr is not None:
             self._stderr.close()
         stack, self._stack = self._stack, None

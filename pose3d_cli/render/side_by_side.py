@@ -32,6 +32,8 @@ from pose3d_cli.skeleton import Layout, get_layout
 DEFAULT_AZIMUTH_DEG = 70.0
 #: Output height (pixels) when none is given and the input is taller.
 MAX_DEFAULT_HEIGHT = 720
+#: Largest render side (pixels) accepted: 8K UHD is 7680 wide; beyond, memory, not quality, grows.
+MAX_SIDE = 8192
 #: x264 settings of the render. Encoding is the render's largest cost: at 1760×480 on 2 cores
 #: ``superfast`` takes about 60 % of ``veryfast``'s time for a file about 1.4× larger at the
 #: same visual quality (flat panels and thin lines compress well either way).
@@ -67,22 +69,22 @@ def _even(x: float) -> int:
 
 def parse_size(size: str | int | tuple[int, int] | None) -> int | tuple[int, int] | None:
     """``"720"`` → 720 (output height); ``"1280x480"`` → (1280, 480) (whole output); ``None`` stays."""
-    if size is None or isinstance(size, (int, tuple)):
-        return size
-    text = str(size).lower().strip()
+    if size is None:
+        return None
+    text = "x".join(str(v) for v in size) if isinstance(size, tuple) else str(size).lower().strip()
     try:
         if "x" in text:
             w, h = (int(v) for v in text.split("x", 1))
-            if w < 64 or h < 64:
+            if not (64 <= w <= MAX_SIDE and 64 <= h <= MAX_SIDE):
                 raise ValueError
             return (w, h)
         h = int(text)
-        if h < 64:
+        if not 64 <= h <= MAX_SIDE:
             raise ValueError
         return h
     except ValueError:
         raise InputError(f"--size {size!r}: expected an output height like 720 or a size WxH like "
-                         "1280x480 (each at least 64 pixels)") from None
+                         f"1280x480 (each from 64 to {MAX_SIDE} pixels)") from None
 
 
 def plan_layout(src_w: int, src_h: int, size: int | tuple[int, int] | None = None) -> RenderLayout:

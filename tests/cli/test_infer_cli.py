@@ -93,3 +93,55 @@ def test_causal_needs_a_causal_checkpoint(tmp_path, tiny_ckpt, capsys):
     rc = main(["infer", str(EXAMPLE), "--causal", "--checkpoint", str(tiny_ckpt), "--out-dir", str(tmp_path), "-q"])
     assert rc == 2 and "causal" in _err(capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--orbit", "nan"], "--orbit nan"),
+    (["--azimuth", "inf"], "--azimuth inf"),
+    (["--fps", "inf"], "--fps inf"),
+    (["--fps", "0"], "--fps 0"),
+    (["--start", "nan"], "--start nan"),
+    (["--end", "nan"], "--end nan"),
+    (["--size", "100000x100000"], "--size"),
+    (["--out", "r.txt"], "unknown suffix '.txt'"),
+    (["--person", "main,x"], "--person"),
+])
+def test_bad_numbers_and_names_fail_before_any_work(tmp_path, argv, needle, capsys, tiny_ckpt):
+    """Issue 9: NaN/inf flags, absurd render sizes, an --out that would gain a suffix: one line, exit 2."""
+    rc = main(["infer", str(EXAMPLE), *argv, "--out-dir", str(tmp_path), "--checkpoint", str(tiny_ckpt), "-q"])
+    assert rc == 2 and needle in _err(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_output_may_resolve_to_an_input(tmp_path, tiny_ckpt, capsys):
+    """`--out clip.npz --overwrite` once wrote the render to clip.mp4: the input. Now refused."""
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(EXAMPLE.read_bytes())
+    before = clip.read_bytes()
+    rc = main(["infer", str(clip), "--out", str(tmp_path / "clip.npz"), "--overwrite", "--checkpoint",
+               str(tiny_ckpt), "-q"])
+    assert rc == 2 and "would replace the input" in _err(capsys)
+    link = tmp_path / "link.mp4"
+    link.symlink_to(clip)
+    rc = main(["infer", str(link), "--out", str(clip), "--overwrite", "--checkpoint", str(tiny_ckpt), "-q"])
+    assert rc == 2 and "would replace the input" in _err(capsys)
+    assert clip.read_bytes() == before
+
+
+def test_out_is_an_existing_folder(tmp_path, tiny_ckpt, capsys):
+    folder = tmp_path / "render.mp4"
+    folder.mkdir()
+    rc = main(["infer", str(EXAMPLE), "--out", str(folder), "--overwrite", "--checkpoint", str(tiny_ckpt), "-q"])
+    assert rc == 4 and "is a folder" in _err(capsys)
+
+
+def test_json_prints_one_object_and_nothing_else(tmp_path, tiny_ckpt, capsys):
+    import json
+
+    rc = main(["infer", str(EXAMPLE), "--out-dir", str(tmp_path), "--checkpoint", str(tiny_ckpt), "--limit", "20",
+               "--no-render", "--detector", "mediapipe", "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0 and out.count("\n") == 1
+    doc = json.loads(out)
+    assert doc["frames"] == 20 and doc["outputs"]["npz"].endswith("walk.pose3d.npz") and doc["people"] == 1
+    assert {"fps", "model", "licence", "device", "seconds", "warnings"} <= set(doc)
