@@ -8,8 +8,8 @@ Files (see ``docs/datasets.md``):
   ``(T, J, 2)`` pixels; ``metadata``: ``layout_name``, ``num_joints``, ``keypoints_symmetry``.
 
 Both files hold Python dicts pickled inside ``.npz`` object arrays (that is the paper's format).
-They are read with an unpickler that only rebuilds numpy arrays, dicts and lists, so opening a
-dataset file cannot run code.
+They are read with :func:`pose3d_cli.io.safe_npz.load_npz_safe`, whose unpickler only rebuilds
+numeric arrays and plain containers, so opening a dataset file cannot run code.
 
 Convention:
     - World frame: metres, z up (Human3.6M's). Camera frame: metres, x right, y down, z forward.
@@ -20,8 +20,6 @@ Convention:
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,72 +35,13 @@ from pose3d_cli.geometry.camera import (
 )
 from pose3d_cli.geometry.h36m import h36m_cameras
 from pose3d_cli.io.atomic import atomic_path
+from pose3d_cli.io.safe_npz import load_npz_safe
 from pose3d_cli.skeleton import H36M32_KEPT
 
 #: Frame rate of Human3.6M's poses and the generator's datasets (Hz).
 H36M_FPS = 50.0
 #: Frame rate of HumanEva-I (Hz).
 HUMANEVA_FPS = 60.0
-
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"), ("builtins", "dict"), ("builtins", "list"),
-    ("builtins", "tuple"), ("builtins", "set"), ("builtins", "frozenset"),
-    ("builtins", "bytearray"), ("collections", "OrderedDict"), ("_codecs", "encode"),
-}
-
-
-class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that rebuilds numpy arrays and plain containers, and refuses anything else."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-def load_npz_safe(path: str | Path) -> dict[str, Any]:
-    """Read every array of an ``.npz`` file; object arrays are unpickled restrictively.
-
-    Returns:
-        key → ``np.ndarray`` (numeric members) or the unpickled object (0-d object arrays are
-        unwrapped to their item, e.g. the ``positions_3d`` dict).
-    Raises:
-        InputError: the file is missing, not an ``.npz``, or holds pickled objects other than
-        arrays and containers.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: dataset file not found; check the path (expected a .npz file)")
-    out: dict[str, Any] = {}
-    try:
-        with zipfile.ZipFile(path) as zf:
-            for member in zf.namelist():
-                if not member.endswith(".npy"):
-                    continue
-                key = member[:-4]
-                with zf.open(member) as fp:
-                    version = np.lib.format.read_magic(fp)
-                    if version == (1, 0):
-                        _, _, dtype = np.lib.format.read_array_header_1_0(fp)
-                    else:
-                        _, _, dtype = np.lib.format.read_array_header_2_0(fp)
-                    if dtype.hasobject:
-                        arr = _ArraysOnlyUnpickler(fp, encoding="latin1").load()
-                        out[key] = arr.item() if isinstance(arr, np.ndarray) and arr.ndim == 0 else arr
-                        continue
-                with zf.open(member) as fp:
-                    out[key] = np.lib.format.read_array(fp, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
-        raise InputError(f"{path}: not a readable .npz dataset file ({exc}); regenerate it "
-                         "with `pose3d dataset`") from None
-    except pickle.UnpicklingError as exc:
-        raise InputError(f"{path}: holds pickled objects that are not arrays ({exc}); only "
-                         "dataset files of plain arrays and dicts are accepted") from None
-    return out
-
 
 def load_dataset_3d(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     """Load ``positions_3d`` from a ``data_3d_*.npz`` file.
@@ -112,7 +51,7 @@ def load_dataset_3d(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     Raises:
         InputError: no ``positions_3d`` key, or an entry that is not ``(T, J, 3)``.
     """
-    data = load_npz_safe(path)
+    data = load_npz_safe(path, kind="dataset file", fix="regenerate it with `pose3d dataset`")
     if "positions_3d" not in data or not isinstance(data["positions_3d"], dict):
         raise InputError(f"{path}: no 'positions_3d' dict; expected a data_3d_<name>.npz file "
                          "as written by `pose3d dataset` or the paper's prepare_data scripts")
@@ -156,7 +95,7 @@ def load_detections_2d(path: str | Path) -> Detections2D:
     Raises:
         InputError: missing keys or arrays that are not ``(T, J, 2)`` with the metadata's J.
     """
-    data = load_npz_safe(path)
+    data = load_npz_safe(path, kind="dataset file", fix="regenerate it with `pose3d dataset`")
     if "positions_2d" not in data or not isinstance(data["positions_2d"], dict):
         raise InputError(f"{path}: no 'positions_2d' dict; expected a data_2d_<name>_<det>.npz "
                          "file as written by `pose3d dataset`")
