@@ -30,14 +30,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pose3d_cli.errors import InputError, Pose3DError
     from pose3d_cli.zoo.card import human_size
-    from pose3d_cli.zoo.download import download
+    from pose3d_cli.zoo.download import check_timeout, download
     from pose3d_cli.zoo.registry import load_registry
 
     registry = load_registry()
     if args.all and args.names:
         raise InputError("give model names or --all, not both")
-    if args.timeout is not None and args.timeout <= 0:
-        raise InputError(f"--timeout {args.timeout} must be a positive number of seconds")
+    if args.timeout is not None:
+        check_timeout(args.timeout, "--timeout")
     if args.all:
         entries = [e for e in registry if e.downloadable]
     elif args.names:

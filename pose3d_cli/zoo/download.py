@@ -15,8 +15,14 @@ One download:
 5. renames ``.partial`` onto ``<file>`` (``os.replace``: atomic), for a file without a
    published digest records its sha256 (trust on first use), and shows the file's licence.
 
-``POSE3D_MODEL_URL=BASE`` replaces the origin: the file named F is fetched from ``BASE/F``.
-``POSE3D_DOWNLOAD_TIMEOUT`` (seconds, default 30) bounds each network wait.
+``POSE3D_MODEL_URL=BASE`` replaces the origin: the file named F is fetched from ``BASE/F``
+(BASE must be an http or https URL).
+``POSE3D_DOWNLOAD_TIMEOUT`` (seconds, default 30) bounds each network wait, and is also the
+stall window: an attempt that receives fewer than ``MIN_RATE_BPS`` (2 KiB/s) times the window in
+any window is given up as stalled (a server trickling a byte a second never ends otherwise; each
+wait alone is short). A body is never read past the size the file must have (published, or
+recorded at its first download), or past ``MAX_DOWNLOAD_BYTES`` (2 GiB) when no size is known,
+with or without a ``Content-Length``.
 
 Every failure is a one-line :class:`DownloadError` naming the file, the URL and the way out
 (``--checkpoint PATH`` or a mirror); no traceback from the HTTP library reaches the user.
@@ -27,12 +33,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import http.client
+import math
 import os
 import re
 import socket
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +49,7 @@ from typing import TextIO
 from filelock import FileLock, Timeout
 
 from pose3d_cli import __version__
-from pose3d_cli.errors import CheckpointError, DownloadError
+from pose3d_cli.errors import CheckpointError, DownloadError, InputError
 from pose3d_cli.paths import checkpoints_dir
 from pose3d_cli.zoo.cache import ensure_writable_dir, record_trust, trusted_record
 from pose3d_cli.zoo.registry import ModelEntry
@@ -54,6 +62,12 @@ DEFAULT_RETRIES = 4
 DEFAULT_BACKOFF_S = 1.0
 LOCK_WAIT_S = 3600.0
 _CHUNK = 1 << 16
+#: Slowest transfer accepted, bytes per second averaged over each stall window.
+MIN_RATE_BPS = 2048.0
+#: Largest body read when the file's size is not known (no published or recorded size).
+MAX_DOWNLOAD_BYTES = 2 << 30
+#: Longest wait accepted for --timeout / POSE3D_DOWNLOAD_TIMEOUT (one day).
+MAX_TIMEOUT_S = 86_400.0
 _UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN}
 _WAY_OUT = "download the file elsewhere and pass --checkpoint PATH, or set POSE3D_MODEL_URL to a mirror"
 
@@ -80,8 +94,21 @@ def candidate_urls(entry: ModelEntry) -> list[str]:
     """URLs to try in order: the mirror alone when ``POSE3D_MODEL_URL`` is set, else the entry's."""
     base = os.environ.get(MIRROR_ENV, "").strip()
     if base:
+        parts = urllib.parse.urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InputError(f"{MIRROR_ENV}={base[:80]!r} is not an http(s) URL; set it to the base URL "
+                                f"of a mirror (e.g. https://example.org/models) or unset it")
         return [base.rstrip("/") + "/" + entry.file_name]
     return list(entry.urls)
+
+
+def check_timeout(value: float, source: str) -> float:
+    """``value`` if it is a finite number of seconds in (0, one day]; else InputError naming
+    ``source`` (the flag or variable it came from)."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+        raise InputError(f"{source} {value!r} is not a number of seconds in (0, {MAX_TIMEOUT_S:.0f}]; "
+                            "give e.g. 60")
+    return float(value)
 
 
 def _timeout_from_env() -> float:
@@ -92,8 +119,8 @@ def _timeout_from_env() -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if value <= 0:
-        raise DownloadError(f"{TIMEOUT_ENV}={raw!r} is not a positive number of seconds; "
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+        raise InputError(f"{TIMEOUT_ENV}={raw!r} is not a positive number of seconds; "
                             f"unset it or give e.g. {TIMEOUT_ENV}=60")
     return value
 
@@ -124,8 +151,16 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
 def _fetch_once(url: str, partial: Path, timeout_s: float, expected_size: int | None,
-                size_source: str, label: str, quiet: bool, stream: TextIO) -> None:
-    """One HTTP attempt, appending to ``partial``; raises _Transient or _Permanent."""
+                size_source: str, label: str, quiet: bool, stream: TextIO,
+                stall_window_s: float | None = None, min_rate_bps: float = MIN_RATE_BPS) -> None:
+    """One HTTP attempt, appending to ``partial``; raises _Transient or _Permanent.
+
+    Every wait is bounded by ``timeout_s``; the attempt as a whole by the stall rule (fewer than
+    ``min_rate_bps * stall_window_s`` bytes in any ``stall_window_s`` seconds, default
+    ``timeout_s``) and by the size the body may have."""
+    window_s = timeout_s if stall_window_s is None else stall_window_s
+    min_bytes = max(1, int(min_rate_bps * window_s))
+    limit = expected_size if expected_size is not None else MAX_DOWNLOAD_BYTES
     from tqdm import tqdm
 
     offset = partial.stat().st_size if partial.exists() else 0
@@ -179,20 +214,41 @@ def _fetch_once(url: str, partial: Path, timeout_s: float, expected_size: int | 
             partial.unlink(missing_ok=True)
             raise _Permanent(f"the server offers {total} bytes, expected {expected_size} "
                              f"({size_source}); nothing was kept")
+        if total is not None and total > limit:
+            partial.unlink(missing_ok=True)
+            raise _Permanent(f"the server offers {total} bytes, more than the {limit} a checkpoint "
+                             "may have; nothing was kept")
         received = offset
         with open(partial, mode) as fh, tqdm(
                 total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1000,
                 desc=label, disable=quiet, file=stream, leave=True, dynamic_ncols=True) as bar:
+            window_start, window_bytes = time.monotonic(), 0
             try:
                 while True:
-                    chunk = response.read(_CHUNK)
+                    # read1: whatever has arrived (at least one byte), so a trickle is seen
+                    # between reads instead of inside one read that waits for a whole chunk
+                    chunk = response.read1(_CHUNK)
                     if not chunk:
                         break
                     fh.write(chunk)
                     received += len(chunk)
+                    window_bytes += len(chunk)
                     bar.update(len(chunk))
                     if total is not None and received > total:
                         break
+                    if received > limit:
+                        fh.close()
+                        partial.unlink(missing_ok=True)
+                        raise _Permanent(f"the server sent more than the {limit} bytes the file can "
+                                         f"have ({size_source if expected_size is not None else 'no size known'}"
+                                         "); nothing was kept")
+                    now = time.monotonic()
+                    if now - window_start >= window_s:
+                        if window_bytes < min_bytes:
+                            raise _Transient(f"stalled: {window_bytes} bytes in {now - window_start:.1f} s "
+                                             f"(under {min_rate_bps:.0f} bytes/s) after {received} of "
+                                             f"{total or '?'} bytes")
+                        window_start, window_bytes = now, 0
             except (OSError, http.client.HTTPException) as exc:
                 raise _Transient(f"{_reason(exc)} after {received} of {total or '?'} bytes") from None
         if total is not None and received < total:
@@ -204,11 +260,13 @@ def _fetch_once(url: str, partial: Path, timeout_s: float, expected_size: int | 
 
 def _fetch(url: str, partial: Path, *, timeout_s: float, retries: int, backoff_s: float,
            expected_size: int | None, size_source: str, label: str, quiet: bool,
-           stream: TextIO) -> None:
+           stream: TextIO, stall_window_s: float | None = None,
+           min_rate_bps: float = MIN_RATE_BPS) -> None:
     attempt = 0
     while True:
         try:
-            _fetch_once(url, partial, timeout_s, expected_size, size_source, label, quiet, stream)
+            _fetch_once(url, partial, timeout_s, expected_size, size_source, label, quiet, stream,
+                        stall_window_s, min_rate_bps)
             return
         except _Transient as exc:
             attempt += 1
@@ -251,7 +309,9 @@ def _locked(path: Path, label: str, quiet: bool, stream: TextIO):
 
 def download(entry: ModelEntry, *, quiet: bool = False, force: bool = False,
              timeout_s: float | None = None, retries: int = DEFAULT_RETRIES,
-             backoff_s: float = DEFAULT_BACKOFF_S, stream: TextIO | None = None) -> DownloadResult:
+             backoff_s: float = DEFAULT_BACKOFF_S, stream: TextIO | None = None,
+             stall_window_s: float | None = None,
+             min_rate_bps: float = MIN_RATE_BPS) -> DownloadResult:
     """Fetch ``entry``'s file into the cache (unless a verified copy is there) and return it.
 
     Args:
@@ -259,7 +319,10 @@ def download(entry: ModelEntry, *, quiet: bool = False, force: bool = False,
         quiet: no progress bar or notes (errors still raise).
         force: fetch again even if a verified file is cached.
         timeout_s: seconds to wait for the server at each step (default ``$POSE3D_DOWNLOAD_TIMEOUT``
-            or 30).
+            or 30); a finite number in (0, one day].
+        stall_window_s, min_rate_bps: an attempt that gets fewer than ``min_rate_bps *
+            stall_window_s`` bytes in any ``stall_window_s`` seconds (default: ``timeout_s``) is
+            given up as stalled, and retried like a timeout.
         retries: extra attempts after a transient failure; back-off ``backoff_s · 2^k`` seconds.
         stream: where progress and notes go (default ``sys.stderr``).
 
@@ -267,12 +330,16 @@ def download(entry: ModelEntry, *, quiet: bool = False, force: bool = False,
         DownloadError: network failure, size or sha256 mismatch (the file is deleted), or an
             unwritable cache; one line naming the file, the URL and the way out.
         CheckpointError: the file does not load safely or has the wrong architecture (deleted).
+        InputError: a timeout that is not a finite positive number of seconds, or a
+            ``POSE3D_MODEL_URL`` that is not an http(s) URL.
     """
     stream = stream or sys.stderr
     if not entry.downloadable:
         raise DownloadError(f"{entry.name} is a {entry.kind} model, not a download; "
                             f"use it by name or pass --checkpoint PATH")
-    timeout_s = _timeout_from_env() if timeout_s is None else timeout_s
+    timeout_s = _timeout_from_env() if timeout_s is None else check_timeout(timeout_s, "timeout")
+    if stall_window_s is not None:
+        check_timeout(stall_window_s, "stall window")
     urls = candidate_urls(entry)
     cached = checkpoints_dir() / entry.file_name
     if cached.is_file() and not force:
@@ -306,7 +373,7 @@ def download(entry: ModelEntry, *, quiet: bool = False, force: bool = False,
                        expected_size=expected.size,
                        size_source="recorded at its first download" if expected.trusted else "published",
                        label=entry.file_name, quiet=quiet,
-                       stream=stream)
+                       stream=stream, stall_window_s=stall_window_s, min_rate_bps=min_rate_bps)
             except (_Transient, _Permanent) as exc:
                 errors.append(f"{url}: {exc}")
                 continue

@@ -138,12 +138,12 @@ def test_download_shows_licence_and_progress_then_is_cached(capsys, mirror, he_b
     assert len(mirror.state.gets(HE_FILE)) == 1
 
 
-def test_download_offline_is_one_line_and_exit_2(capsys, monkeypatch):
+def test_download_offline_is_one_line_and_exit_3(capsys, monkeypatch):
     base = f"http://127.0.0.1:{closed_port()}"
     monkeypatch.setenv("POSE3D_MODEL_URL", base)
     monkeypatch.setenv("POSE3D_DOWNLOAD_TIMEOUT", "2")
     code, out, err = _run(capsys, "download", "--quiet", HE)
-    assert code == 2 and out == ""
+    assert code == 3 and out == ""  # 3: a download failed
     errors = [line for line in err.splitlines() if line.startswith("pose3d: error:")]
     assert len(errors) == 1 and "Traceback" not in err
     assert f"cannot download {HE_FILE}" in errors[0] and f"{base}/{HE_FILE}" in errors[0]
@@ -153,7 +153,7 @@ def test_download_offline_is_one_line_and_exit_2(capsys, monkeypatch):
 
 def test_download_all_reports_each_failure_and_keeps_going(capsys, mirror, he_bytes):
     code, out, err = _run(capsys, "download", "--all", "--quiet")
-    assert code == 2
+    assert code == 3
     assert out.startswith(f"{HE}: downloaded, verified:")       # the one the mirror has
     errors = [line for line in err.splitlines() if line.startswith("pose3d: error:")]
     assert len(errors) == 2 and all("HTTP 404" in line for line in errors)
@@ -245,3 +245,19 @@ def test_models_add_refuses_nan_weights(capsys, tmp_path):
     assert err.strip() == (f"pose3d: error: {path}: weight shrink.weight holds NaN or infinite values; "
                            "the file is damaged or from a diverged training run: use another checkpoint")
     assert not user_models_file().exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-2", "0"])
+def test_download_timeout_must_be_finite_and_positive(capsys, value):
+    code, out, err = _run(capsys, "download", HE, "--timeout", value)
+    assert code == 2 and out == ""
+    assert err.strip() == (f"pose3d: error: --timeout {float(value)!r} is not a number of seconds in "
+                           "(0, 86400]; give e.g. 60")
+
+
+def test_download_with_a_mirror_that_is_not_a_url(capsys, monkeypatch):
+    monkeypatch.setenv("POSE3D_MODEL_URL", "not a url")
+    code, out, err = _run(capsys, "download", HE)
+    assert code == 2 and out == ""
+    assert err.strip() == ("pose3d: error: POSE3D_MODEL_URL='not a url' is not an http(s) URL; set it to "
+                           "the base URL of a mirror (e.g. https://example.org/models) or unset it")

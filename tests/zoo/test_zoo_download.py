@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 import torch
 from zoo_testkit import closed_port, code_carrying_checkpoint_bytes, make_entry, sha256
 
-from pose3d_cli.errors import CheckpointError, DownloadError
+from pose3d_cli.errors import CheckpointError, DownloadError, InputError
 from pose3d_cli.paths import checkpoints_dir, trust_file
 from pose3d_cli.zoo.cache import trusted_record
 from pose3d_cli.zoo.download import download
@@ -324,3 +325,95 @@ def test_two_processes_download_the_same_entry_once(server, ckpt_9f, tmp_path):
     waiter = outs[[r["fetched"] for r in results].index(False)][1]
     assert "another pose3d process is downloading it; waiting" in waiter
     assert final.read_bytes() == ckpt_9f and not partial.exists()
+
+
+def _in_thread(fn, limit_s: float = 60.0):
+    """Run ``fn`` in a thread; return ``(finished, result or exception)`` after at most ``limit_s``
+    (a download that never ends must fail the test, not hang it)."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["result"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["result"] = exc
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(limit_s)
+    return not worker.is_alive(), box.get("result")
+
+
+def test_trickling_server_is_given_up_as_stalled_and_the_partial_kept(server, ckpt_9f):
+    """One byte every 0.2 s: every wait is short, so only a stall rule ends it (else ~2.5 hours)."""
+    server.state.files["a.bin"] = ckpt_9f
+    entry = make_entry("t-9f.trickle", "a.bin", server.url("trickle", "a.bin"), data=ckpt_9f)
+    finished, result = _in_thread(lambda: download(entry, quiet=True, timeout_s=1.0, retries=1,
+                                                   backoff_s=0.02))
+    assert finished, "the download of a trickling server never ended"
+    assert isinstance(result, DownloadError), result
+    msg = str(result)
+    assert "stalled:" in msg and "under 2048 bytes/s" in msg and "gave up after 2 attempts" in msg
+    assert "\n" not in msg and server.url("trickle", "a.bin") in msg
+    final, partial = _files("a.bin")
+    assert not final.exists() and 0 < partial.stat().st_size < len(ckpt_9f)
+    assert partial.read_bytes() == ckpt_9f[:partial.stat().st_size]    # resumable prefix
+    assert [r.range is None for r in server.state.gets("a.bin")] == [True, False]  # resumed once
+
+
+def test_stall_window_and_rate_are_parameters(server, ckpt_9f):
+    server.state.files["a.bin"] = ckpt_9f
+    server.state.trickle_bytes, server.state.trickle_sleep_s = 4096, 0.05   # ~80 KB/s
+    entry = make_entry("t-9f.trickle2", "a.bin", server.url("trickle", "a.bin"), data=ckpt_9f)
+    # slow but steady passes a 2 KiB/s floor ...
+    assert download(entry, quiet=True, timeout_s=5.0, stall_window_s=0.3, retries=0).fetched
+    # ... and fails a 1 MB/s one
+    with pytest.raises(DownloadError, match="under 1000000 bytes/s"):
+        download(entry, quiet=True, timeout_s=5.0, stall_window_s=0.3, min_rate_bps=1e6,
+                 retries=0, force=True)
+
+
+def test_body_without_length_is_read_to_its_end(server, ckpt_9f):
+    server.state.files["a.bin"] = ckpt_9f
+    entry = make_entry("t-9f.nolen", "a.bin", server.url("nolength", "a.bin"), data=ckpt_9f)
+    assert download(entry, **FAST).path.read_bytes() == ckpt_9f
+
+
+def test_endless_body_is_cut_at_the_known_size(server, ckpt_9f):
+    server.state.files["a.bin"] = ckpt_9f
+    entry = make_entry("t-9f.endless", "a.bin", server.url("endless", "a.bin"), data=ckpt_9f)
+    finished, result = _in_thread(lambda: download(entry, **FAST))
+    assert finished and isinstance(result, DownloadError), result
+    assert f"the server sent more than the {len(ckpt_9f)} bytes the file can have (published)" in str(result)
+    final, partial = _files("a.bin")
+    assert not final.exists() and not partial.exists()
+
+
+def test_endless_body_of_unknown_size_is_cut_at_the_maximum(server, ckpt_9f, monkeypatch):
+    import pose3d_cli.zoo.download as dl
+
+    monkeypatch.setattr(dl, "MAX_DOWNLOAD_BYTES", 300_000)
+    server.state.files["a.bin"] = ckpt_9f
+    entry = make_entry("t-9f.endless2", "a.bin", server.url("endless", "a.bin"), data=None)
+    finished, result = _in_thread(lambda: download(entry, **FAST))
+    assert finished and isinstance(result, DownloadError), result
+    assert "more than the 300000 bytes the file can have (no size known)" in str(result)
+    final, partial = _files("a.bin")
+    assert not final.exists() and not partial.exists()
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1.0, 0.0])
+def test_timeout_must_be_a_finite_positive_number(ckpt_9f, timeout):
+    entry = make_entry("t-9f.to", "a.bin", f"http://127.0.0.1:{closed_port()}/a.bin", data=ckpt_9f)
+    with pytest.raises(InputError, match=r"^timeout .* is not a number of seconds in \(0, 86400\]"):
+        download(entry, quiet=True, timeout_s=timeout)
+
+
+@pytest.mark.parametrize("base", ["not a url", "ftp://mirror.example/models", "http://", "/srv/models"])
+def test_mirror_must_be_an_http_url(ckpt_9f, monkeypatch, base):
+    monkeypatch.setenv("POSE3D_MODEL_URL", base)
+    entry = make_entry("t-9f.mirror", "a.bin", f"http://127.0.0.1:{closed_port()}/a.bin", data=ckpt_9f)
+    with pytest.raises(InputError) as err:
+        download(entry, **FAST)
+    assert str(err.value) == (f"POSE3D_MODEL_URL={base!r} is not an http(s) URL; set it to the base URL "
+                              "of a mirror (e.g. https://example.org/models) or unset it")

@@ -100,6 +100,8 @@ class ServerState:
     die_fraction: float = 0.4
     throttle_chunk: int = 4096
     throttle_sleep_s: float = 0.05
+    trickle_bytes: int = 1
+    trickle_sleep_s: float = 0.2
     served_once: set = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -120,6 +122,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     slow      wait ``slow_s`` before answering
     throttle  like ``ok`` but sends small chunks with pauses (a download that takes a while)
     flaky     first request per file: HTTP 503; later like ``ok``
+    trickle   announce the length, then send ``trickle_bytes`` every ``trickle_sleep_s`` (a
+              connection that never times out and never finishes)
+    nolength  the whole file with no Content-Length, then close (the end of the body is the close)
+    endless   no Content-Length, the file's bytes repeated for ever (until the client hangs up)
     anything else, or an unknown file: 404
     """
 
@@ -139,7 +145,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             first = (mode, file_name) not in state.served_once
             state.served_once.add((mode, file_name))
         data = state.files.get(file_name)
-        known = ("ok", "norange", "wrong", "truncate", "die", "slow", "throttle", "flaky")
+        known = ("ok", "norange", "wrong", "truncate", "die", "slow", "throttle", "flaky", "trickle",
+                 "nolength", "endless")
         if data is None or mode not in known:
             self._status_only(404, "Not Found")
             return
@@ -150,8 +157,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if mode == "wrong":
             data = bytes(b ^ 0x5A for b in data)
+        if mode in ("nolength", "endless"):
+            self._unannounced(data, endless=mode == "endless")
+            return
         start = 0
-        if rng and mode in ("ok", "die", "throttle", "flaky", "slow") and not (mode == "die" and first):
+        if rng and mode in ("ok", "die", "throttle", "flaky", "slow", "trickle") and not (mode == "die" and first):
             start = int(rng.split("=")[1].split("-")[0])
             if start >= len(data):
                 self._status_only(416, "Range Not Satisfiable")
@@ -179,10 +189,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self.wfile.write(body[i:i + state.throttle_chunk])
                     self.wfile.flush()
                     time.sleep(state.throttle_sleep_s)
+            elif mode == "trickle":
+                for i in range(0, len(body), state.trickle_bytes):
+                    self.wfile.write(body[i:i + state.trickle_bytes])
+                    self.wfile.flush()
+                    time.sleep(state.trickle_sleep_s)
             else:
                 self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _unannounced(self, data: bytes, endless: bool) -> None:
+        """A 200 body without Content-Length: its end is the connection's close."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            while True:
+                self.wfile.write(data)
+                self.wfile.flush()
+                if not endless:
+                    return
+        except (BrokenPipeError, ConnectionResetError):
+            return
 
     def _status_only(self, code: int, reason: str) -> None:
         body = f"{code} {reason}\n".encode()
