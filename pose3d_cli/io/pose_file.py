@@ -211,6 +211,12 @@ def load_poses(path: str | Path) -> PoseSequence:
                       keypoint_layout=str(d["keypoint_layout"]), fps=float(d["fps"]), width=int(d["width"]),
                       height=int(d["height"]), checkpoint=str(d["checkpoint"]), flip=bool(d["flip"]),
                       causal=bool(d["causal"]))
+        if common["width"] < 1 or common["height"] < 1:
+            raise InputError(f"{path}: frame size {common['width']}x{common['height']} is not positive")
+        text = {"format", "joint_names", "layout", "keypoint_layout", "checkpoint"}
+        not_numbers = [k for k in d.files if k not in text and d[k].dtype.kind not in "biuf"]
+        if not_numbers:
+            raise InputError(f"{path}: {not_numbers[0]} holds {d[not_numbers[0]].dtype} values, not numbers")
         if version == 1:
             return PoseSequence.single(
                 poses_3d_camera=d["poses_3d_camera"], poses_3d_world=d["poses_3d_world"],

@@ -31,9 +31,10 @@ import io
 import pickle
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ FORMAT = "pose3d-checkpoint"
 FORMAT_VERSION = 1
 
 
-def _mt19937(bit_generator: Any) -> "np.random.MT19937":
+def _mt19937(bit_generator: Any) -> np.random.MT19937:
     """A fresh MT19937 for the name or class a pickle gives; anything else is refused."""
     from numpy.random import MT19937
 
@@ -59,7 +60,7 @@ def _mt19937(bit_generator: Any) -> "np.random.MT19937":
                                  "(only MT19937 is rebuilt)")
 
 
-def _bit_generator_ctor(bit_generator: Any = "MT19937") -> "np.random.MT19937":
+def _bit_generator_ctor(bit_generator: Any = "MT19937") -> np.random.MT19937:
     """Stands for ``numpy.random._pickle.__bit_generator_ctor`` (which would call any class)."""
     return _mt19937(bit_generator)
 

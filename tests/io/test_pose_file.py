@@ -60,6 +60,11 @@ def test_version_1_file_reads_as_one_person(tmp_path):
 
 @pytest.mark.parametrize("change, match", [
     ({"fps": np.float64("nan")}, "fps"),
+    ({"fps": np.float64(0.0)}, "fps 0.0 is not a positive number"),
+    ({"fps": np.float64(-30.0)}, "fps -30.0 is not a positive number"),
+    ({"width": np.int64(-5)}, "frame size -5x"),
+    ({"people_poses_3d_world": np.full((2, 12, 17, 3), "x")}, "people_poses_3d_world holds <U1 values, not numbers"),
+    ({"fps": np.array([{"a": 1}], dtype=object)}, "Object arrays cannot be loaded"),
     ({"main_person": 5}, "main_person"),
 ])
 def test_bad_pose_files_are_one_line_errors(tmp_path, change, match):

@@ -97,8 +97,8 @@ def _state_rebuilt(path: Path) -> np.random.RandomState:
 class _Numpy117Style:
     """Pickles like numpy 1.17-1.25's RandomState: ``__randomstate_ctor(*args)`` + a state dict."""
 
-    def __init__(self, args, state_of=np.random.RandomState(99)):
-        self.args, self.state = args, state_of.get_state(legacy=False)
+    def __init__(self, args, seed=99):
+        self.args, self.state = args, np.random.RandomState(seed).get_state(legacy=False)
 
     def __reduce__(self):
         from numpy.random import _pickle
@@ -289,8 +289,8 @@ def _own_file(tmp_path, name="own.pt", **changes) -> Path:
     ({"arch": {"filter_widths": [3, 4, 3], "channels": 16, "joints_in": 17, "joints_out": 17}},
      "bad 'arch' field (ValueError: filter widths must be odd"),
     ({"arch": {"filter_widths": [3, 3, 3, 3, 3], "channels": 16, "joints_in": 17, "joints_out": 17}},
-     "its 'arch' field does not describe its weights (filter_widths (3, 3, 3, 3, 3) in the field, "
-     "(3, 3, 3) in the weights)"),
+     ("its 'arch' field does not describe its weights (filter_widths (3, 3, 3, 3, 3) in the field, "
+      "(3, 3, 3) in the weights)")),
     ({"format_version": "one"}, "bad 'format_version'"),
     ({"layout_in": "coco18"}, "the file names input layout 'coco18', which pose3d does not know"),
 ])
