@@ -48,6 +48,7 @@ from pose3d_cli.geometry.rotations import (
     unit,
 )
 from pose3d_cli.io.atomic import atomic_path
+from pose3d_cli.io.bounded import MAX_MOCAP_BYTES, read_text_bounded
 from pose3d_cli.skeleton import Layout, check_poses, get_layout
 
 _AXES = {"x": 0, "y": 1, "z": 2}
@@ -118,10 +119,7 @@ def read_bvh(path: str | Path) -> BvhMotion:
         match the channels and frame count.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read BVH file ({exc.strerror}); check the path") from None
+    text = read_text_bounded(path, what="BVH file", max_bytes=MAX_MOCAP_BYTES)
     src = str(path)
     head, sep, tail = text.partition("MOTION")
     if not sep or "HIERARCHY" not in head:

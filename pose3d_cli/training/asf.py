@@ -26,6 +26,7 @@ import numpy as np
 
 from pose3d_cli.errors import InputError
 from pose3d_cli.geometry.kinematics import LocalMotion
+from pose3d_cli.io.bounded import MAX_MOCAP_BYTES, read_text_bounded
 
 #: The CMU motion capture database's frame rate (Hz).
 CMU_FPS = 120.0
@@ -57,10 +58,7 @@ def _bad(path: Path, what: str) -> InputError:
 
 
 def _read_asf(path: Path) -> tuple[dict, dict[str, dict], dict[str, list[str]]]:
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ASF file ({exc.strerror}); check the path") from None
+    lines = read_text_bounded(path, what="ASF file", max_bytes=MAX_MOCAP_BYTES).splitlines()
     root: dict = {"order": ["tx", "ty", "tz", "rx", "ry", "rz"], "axis": "XYZ",
                   "position": np.zeros(3), "orientation": np.zeros(3)}
     bones: dict[str, dict] = {}
@@ -120,10 +118,7 @@ def _read_asf(path: Path) -> tuple[dict, dict[str, dict], dict[str, list[str]]]:
 
 
 def _read_amc(path: Path, channels: dict[str, int]) -> dict[str, np.ndarray]:
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read AMC file ({exc.strerror}); check the path") from None
+    lines = read_text_bounded(path, what="AMC file", max_bytes=MAX_MOCAP_BYTES).splitlines()
     frames: list[dict[str, list[float]]] = []
     try:
         for raw in lines:
