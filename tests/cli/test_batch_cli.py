@@ -144,3 +144,74 @@ def test_batch_bad_folder(tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
     assert main(["batch", str(tmp_path), "-q"]) == 2
     assert "no videos found" in capsys.readouterr().err
+
+
+def test_clips_sharing_a_stem_get_their_own_outputs(tmp_path, tiny_ckpt):
+    """clip.mp4 and clip.mkv in one folder: two sets of outputs, two markers, both reported."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _cut(EXAMPLE, folder / "clip.mp4", 0, 20)
+    run_ffmpeg(["-i", str(folder / "clip.mp4"), "-c", "copy", str(folder / "clip.mkv")])
+    out = tmp_path / "out"
+    assert main(["batch", str(folder), "--out-dir", str(out), "--checkpoint", str(tiny_ckpt), "--no-render",
+                 "--detector", "mediapipe", "-q"]) == 0
+    rows = _summary(out)
+    assert {k: v["status"] for k, v in rows.items()} == {"clip.mkv": "done", "clip.mp4": "done"}
+    assert (out / "clip.mp4.pose3d.npz").is_file() and (out / "clip.mkv.pose3d.npz").is_file()
+    assert (out / "clip.mp4.pose3d.done.json").is_file() and (out / "clip.mkv.pose3d.done.json").is_file()
+    assert not (out / "clip.pose3d.npz").exists()
+
+
+@pytest.mark.slow
+def test_workers_die_with_a_killed_batch(tmp_path, tiny_ckpt):
+    """SIGKILL to `pose3d batch --jobs 2`: its worker processes end too (none goes on writing)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        _cut(EXAMPLE, folder / f"w{i}.mp4", 0, 60)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pose3d_cli", "batch", str(folder), "--out-dir", str(out), "--jobs", "2",
+           "--checkpoint", str(tiny_ckpt), "--detector", "mediapipe", "-q"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        workers: list[int] = []
+        while time.monotonic() < deadline and proc.poll() is None and len(workers) < 2:
+            workers = _children(proc.pid)
+            time.sleep(0.2)
+        assert len(workers) >= 2, "the batch did not start its workers"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), "workers outlived the batch"
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs of the spawn workers of ``pid`` (direct children running Python, not the resource tracker)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and "spawn_main" in cmdline:
+            kids.append(int(entry.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
