@@ -11,6 +11,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("POSE3D_SHARED", REPO.parent / "shared"))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every test that uses ``shared_dir`` carries the ``needs_shared`` marker."""
+    for item in items:
+        if "shared_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.needs_shared)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The ``../shared`` folder, or skip the test when it is absent."""
