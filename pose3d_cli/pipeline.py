@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pose3d_cli.errors import CheckpointError, InputError, OutputExistsError
 from pose3d_cli.io.atomic import check_not_inputs, check_writable
@@ -32,6 +33,12 @@ from pose3d_cli.io.keypoint_file import PeopleTracks
 from pose3d_cli.io.pose_file import PoseSequence
 from pose3d_cli.io.video import VideoInfo, is_image_glob
 from pose3d_cli.render.side_by_side import DEFAULT_AZIMUTH_DEG, parse_size
+
+if TYPE_CHECKING:
+    import torch
+
+    from pose3d_cli.keypoints.base import Detector
+    from pose3d_cli.lifting.checkpoint import LoadedCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +64,10 @@ class Models:
         device: the torch device both run on.
     """
 
-    detector: object | None
-    checkpoint: object  # LoadedCheckpoint
+    detector: Detector | None
+    checkpoint: LoadedCheckpoint
     checkpoint_name: str
-    device: object  # torch.device
+    device: torch.device
     licence: str = ""
 
     @classmethod
