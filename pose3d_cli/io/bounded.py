@@ -10,8 +10,7 @@ ASF/AMC, keypoint JSON) goes through :func:`read_text_bounded` instead, and gets
   grows while it is read is still bounded);
 - no line may be longer than ``max_line`` bytes (``\\n``, ``\\r\\n`` and ``\\r`` end a line).
 
-The limits per format are module constants, documented in ``docs/datasets.md`` and
-``docs/models.md``.
+The limits per format are the module constants below.
 """
 
 from __future__ import annotations
