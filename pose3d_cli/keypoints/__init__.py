@@ -84,7 +84,17 @@ def available_detectors() -> dict[str, str]:
     return out
 
 
-def _detect_raw(video_path, detector, device, progress, start, end, fps, detector_options, info, tracking):
+class RawPeople(list):
+    """The tracker's people, plus how many frames had any detection and the spurious-track minimum."""
+
+    def __init__(self, people, frames_with_detections: int, min_track_frames: int) -> None:
+        super().__init__(people)
+        self.frames_with_detections = frames_with_detections
+        self.min_track_frames = min_track_frames
+
+
+def _detect_raw(video_path, detector, device, progress, start, end, fps, detector_options, info, tracking,
+                min_frames: int = 10):
     """Detections of every frame, linked into people: (people, info, first frame, detector name, version)."""
     from tqdm import tqdm
 
@@ -130,18 +140,27 @@ def _detect_raw(video_path, detector, device, progress, start, end, fps, detecto
     high, low = getattr(det, "track_scores", (0.5, 0.1))
     params = {"high_score": high, "low_score": low, "frame_size": (info.width, info.height)}
     params.update(tracking or {})
-    # a clip shorter than the spurious-track minimum still keeps a person seen in half of it
-    params["min_track_frames"] = min(int(params.get("min_track_frames", 10)), max(1, len(detections) // 2))
+    # spurious tracks: seen in fewer than 10 frames — or fewer than the caller's own minimum, or
+    # half of a short clip, when that is lower
+    params["min_track_frames"] = min(int(params.get("min_track_frames", 10)), max(1, int(min_frames)),
+                                     max(1, len(detections) // 2))
     people = track_people(detections, info.fps, **params)
-    return people, info, first, len(detections), det.name, det.version
+    raw = RawPeople(people, sum(bool(d) for d in detections), params["min_track_frames"])
+    return raw, info, first, len(detections), det.name, det.version
 
 
 def _check_presence(people, num_frames: int, main: int, source, min_presence: float, min_frames: int) -> None:
     from pose3d_cli.errors import NoPersonError
 
     if not people:
-        raise NoPersonError(f"{source}: no person found in any of its {num_frames} frames; check that a whole "
-                            "person is visible, or try another --detector")
+        seen = getattr(people, "frames_with_detections", 0)
+        if seen == 0:
+            raise NoPersonError(f"{source}: no person found in any of its {num_frames} frames; check that a whole "
+                                "person is visible, or try another --detector")
+        raise NoPersonError(
+            f"{source}: nobody was seen long enough to follow: detections in {seen} of {num_frames} frames, none "
+            f"of them one person for {people.min_track_frames} frames or more; too few to lift (check the video, "
+            "try another --detector, or lower min_frames/min_presence to accept short appearances)")
     seen = people[main].detected_frames
     need = max(int(min_frames), int(np.ceil(float(min_presence) * num_frames)))
     if seen < need:
@@ -200,7 +219,7 @@ def detect_people(video_path: str | os.PathLike, detector: str | Detector = DEFA
     from pose3d_cli.keypoints.tracking import main_person_index
 
     people, info, first, t_total, name, version = _detect_raw(
-        video_path, detector, device, progress, start, end, fps, detector_options, info, tracking)
+        video_path, detector, device, progress, start, end, fps, detector_options, info, tracking, min_frames)
     main = main_person_index(people)
     _check_presence(people, t_total, main, video_path, min_presence, min_frames)
     gap = MAX_GAP_S if max_gap_s is None else float(max_gap_s)
@@ -260,7 +279,7 @@ def detect_video(video_path: str | os.PathLike, detector: str | Detector = DEFAU
     params = {"min_iou": iou_threshold}
     params.update(tracking or {})
     people, info, first, t_total, name, version = _detect_raw(
-        video_path, detector, device, progress, start, end, fps, detector_options, info, params)
+        video_path, detector, device, progress, start, end, fps, detector_options, info, params, min_frames)
     main = main_person_index(people)
     _check_presence(people, t_total, main, video_path, min_presence, min_frames)
     person = people[main]

@@ -22,12 +22,12 @@ OpenPose folders):
 4. **Lost and re-acquired.** A person without a detection is remembered for ``reacquire_s``
    seconds; one who reappears near their predicted or last seen position within that window
    keeps their id (occlusion, crossing, detector misses).
-5. **Stitching across jumps.** Afterwards, a person who vanished in the middle of the frame and a
-   person who appeared within ``stitch_gap_s`` after are the same person when that pair is the
-   only such hand-over in the window and their appearance (median colour histograms) agrees to
-   at least ``stitch_similarity``. This re-acquires someone whose image jumps (a cut, a looped
-   clip); people who leave through one frame edge while others enter through another are not
-   joined.
+5. **Stitching across jumps.** Afterwards, a person who vanished and a person who appeared within
+   ``stitch_gap_s`` after are the same person when that pair is the only such hand-over in the
+   window, they did not both cross a frame edge (one leaving, another entering), and their
+   appearance (median colour histograms of torso and thighs) agrees to at least
+   ``stitch_similarity`` — or ``stitch_similarity_alone`` when nobody else is in view around the
+   hand-over (one person filmed alone, whose image jumps at a cut or a loop).
 6. **Spurious tracks** seen in fewer than ``min_track_frames`` frames (or under
    ``min_track_s`` seconds), or whose median box is shorter than ``min_height_frac`` of the
    frame, are dropped.
@@ -229,7 +229,7 @@ def _cost_matrix(tracks: list[_Track], dets: list[Detection], fps: float, min_io
         for j, d in enumerate(dets):
             sim = appearance_similarity(ref, d.feature)
             if np.isfinite(sim):
-                cost[i, j] += 1.0 - sim
+                cost[i, j] += 0.5 * (1.0 - sim)  # a tie-breaker: small people's colours are unsure
     return np.where(allowed, cost, np.inf)
 
 
@@ -309,16 +309,18 @@ def _median_feature(track: _Track, last: bool) -> np.ndarray | None:
 
 
 def _at_edge(box: np.ndarray, width: float | None, height: float | None, margin: float = 0.03) -> bool:
-    """The box touches the frame's left, right or bottom edge (within ``margin`` of the frame)."""
+    """The box reaches the frame's left or right edge (within ``margin`` of the width), or is cut
+    by its bottom edge: where people walk in and out."""
     if width is None or height is None:
         return False
     x1, _, x2, y2 = box
-    m = margin * max(width, height)
-    return x1 <= m or x2 >= width - m or y2 >= height - m
+    m = margin * width
+    return x1 <= m or x2 >= width - m or y2 >= height - 2
 
 
 def _stitch(tracks: list[_Track], detections: Sequence[Sequence[Detection]], fps: float, gap_s: float,
-            min_similarity: float, width: float | None, height: float | None) -> list[_Track]:
+            min_similarity: float, min_similarity_alone: float, width: float | None,
+            height: float | None) -> list[_Track]:
     """Join a track that vanished to the one that appeared soon after (see the module docstring)."""
     if len(tracks) < 2 or gap_s <= 0:
         return tracks
@@ -338,8 +340,10 @@ def _stitch(tracks: list[_Track], detections: Sequence[Sequence[Detection]], fps
             start_box = detections[spans[b][0]][tracks[b].frames[spans[b][0]]].box_xyxy
             if _at_edge(end_box, width, height) and _at_edge(start_box, width, height):
                 continue  # one left through an edge, another came in through one
+            lo, hi = spans[a][1] - max_gap, spans[b][0] + max_gap
+            alone = not any(k not in (a, b) and spans[k][0] <= hi and spans[k][1] >= lo for k in range(len(spans)))
             sim = appearance_similarity(_median_feature(tracks[a], True), _median_feature(tracks[b], False))
-            if not np.isfinite(sim) or sim < min_similarity:
+            if not np.isfinite(sim) or sim < (min_similarity_alone if alone else min_similarity):
                 continue
             tracks[a].frames.update(tracks[b].frames)
             tracks[a].features += tracks[b].features
@@ -355,7 +359,8 @@ def _stitch(tracks: list[_Track], detections: Sequence[Sequence[Detection]], fps
 def track_people(detections: Sequence[Sequence[Detection]], fps: float, *, high_score: float = 0.5,
                  low_score: float = 0.1, min_iou: float = 0.1, gate: float = 0.6, gate_growth: float = 2.0,
                  gate_max: float = 3.0, max_height_ratio: float = 2.0, reacquire_s: float = 2.0,
-                 stitch_gap_s: float = 1.0, stitch_similarity: float = 0.8, min_track_frames: int = 10,
+                 stitch_gap_s: float = 1.0, stitch_similarity: float = 0.9, stitch_similarity_alone: float = 0.5,
+                 min_track_frames: int = 10,
                  min_track_s: float = 0.3, min_height_frac: float = 0.03, frame_size: tuple[int, int] | None = None,
                  ) -> list[PersonTrack]:
     """Link per-frame detections into people with stable ids (see the module docstring).
@@ -372,7 +377,9 @@ def track_people(detections: Sequence[Sequence[Detection]], fps: float, *, high_
         max_height_ratio: the detection's and the person's heights differ by less than this factor.
         reacquire_s: seconds a missed person is remembered (re-acquisition window).
         stitch_gap_s, stitch_similarity: hand-over window and least appearance similarity for
-            joining a vanished person to one who appeared (needs ``Detection.feature``).
+            joining a vanished person to one who appeared (needs ``Detection.feature``);
+            ``stitch_similarity_alone`` applies instead when nobody else is in view around the
+            hand-over.
         min_track_frames, min_track_s: people detected in fewer frames / seconds are dropped.
         min_height_frac: people whose median box height is under this fraction of the frame
             height are dropped (needs ``frame_size``; else no size test).
@@ -386,7 +393,8 @@ def track_people(detections: Sequence[Sequence[Detection]], fps: float, *, high_
     width, height = frame_size if frame_size is not None else (None, None)
     tracks = _online(detections, fps, high_score, low_score, min_iou, gate, gate_growth, gate_max,
                      max_height_ratio, reacquire_s)
-    tracks = _stitch(tracks, detections, fps, stitch_gap_s, stitch_similarity, width, height)
+    tracks = _stitch(tracks, detections, fps, stitch_gap_s, stitch_similarity, stitch_similarity_alone, width,
+                     height)
     min_frames = max(1, int(min_track_frames), int(np.ceil(min_track_s * fps)))
     people = []
     for tr in tracks:

@@ -1,4 +1,4 @@
-"""The default mediapipe backend on real video of real people (``../shared/media``)."""
+"""The single-person mediapipe backend on real video of real people (``../shared/media``)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_rotated_copy_gives_the_same_upright_keypoints(man_track, man_on_box_mp4
     upright = read_frames(man_on_box_mp4, 0, 2).astype(float)
     turned = read_frames(man_on_box_rotated_mp4, 0, 2).astype(float)
     assert turned.shape == upright.shape and np.abs(turned - upright).mean() < 4
-    rot = detect_video(man_on_box_rotated_mp4, progress=False)
+    rot = detect_video(man_on_box_rotated_mp4, detector="mediapipe", progress=False)
     assert (rot.width, rot.height) == (man_track.width, man_track.height)
     both = ~rot.filled_frames & ~man_track.filled_frames
     assert both.mean() > 0.8
@@ -97,7 +97,7 @@ def test_rotated_copy_gives_the_same_upright_keypoints(man_track, man_on_box_mp4
 
 
 def test_small_walker_cropped_from_a_street_scene(vtest_walker_mp4):
-    tr = detect_video(vtest_walker_mp4, progress=False)
+    tr = detect_video(vtest_walker_mp4, detector="mediapipe", progress=False)
     assert (~tr.filled_frames).sum() >= 10
     nose_x = tr.keypoints_px[:, J("nose"), 0]
     assert nose_x[-1] < nose_x[0] - 60  # he walks to the left
@@ -108,7 +108,7 @@ def test_small_walker_cropped_from_a_street_scene(vtest_walker_mp4):
 
 def test_video_without_a_person_is_a_clear_error(nobody_mp4):
     with pytest.raises(NoPersonError, match=f"{nobody_mp4.name}: no person found in any of its 10 frames"):
-        detect_video(nobody_mp4, progress=False)
+        detect_video(nobody_mp4, detector="mediapipe", progress=False)
 
 
 def test_reused_detector_is_reset_between_clips(vtest_walker_mp4, nobody_mp4):
