@@ -50,6 +50,7 @@ def write_builtin_description(weights: str | Path, *, name: str = "pose3d-27f.mo
     Returns the path of the description written.
     """
     from pose3d_cli.lifting.checkpoint import load_checkpoint
+    from pose3d_cli.zoo.golden import golden_output
 
     weights = Path(weights)
     if "/" in description_file or not description_file.endswith(".json"):
@@ -71,6 +72,8 @@ def write_builtin_description(weights: str | Path, *, name: str = "pose3d-27f.mo
         "measured_error": list(measured_error or []),
         "licence": licence,
         "input_source": input_source,
+        # what the file computes on a fixed input: tests/zoo/test_builtin_models.py checks it
+        "golden_output": golden_output(ck),
     }
     if description is not None:
         data["description"] = description
