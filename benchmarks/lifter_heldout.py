@@ -137,6 +137,64 @@ def root_motion(ck, cache: Path, seed: int = 7) -> dict:
             "head_top_in_1.45_1.75": float(np.mean((np.array(heads) >= 1.45) & (np.array(heads) <= 1.75)))}
 
 
+def real_video_motion(ck, video: Path = ROOT / "examples" / "walk.mp4") -> dict:
+    """On a real video of a person walking across a side view: pelvis travel / pelvis height
+    above the lower ankle, from the default detector's 2D (in a side view both lie nearly in
+    the image plane, so the 2D ratio is the truth to within the perspective) and from the lifted
+    pose + trajectory in the world frame."""
+    from pose3d_cli.geometry.camera import normalize_screen_coordinates
+    from pose3d_cli.geometry.world import world_poses
+    from pose3d_cli.keypoints import detect_video
+    from pose3d_cli.lifting.predict import predict
+    from pose3d_cli.lifting.trajectory import predict_trajectory
+
+    track = detect_video(video, progress=False)
+    kp = track.keypoints_px.astype(np.float64)
+    t_src = np.arange(len(kp)) / track.fps
+    t50 = np.arange(0, t_src[-1] + 1e-9, 1 / 50)
+    kp50 = np.stack([np.stack([np.interp(t50, t_src, kp[:, j, c]) for c in range(2)], -1)
+                     for j in range(kp.shape[1])], 1)
+    pelvis2d = (kp50[:, 11] + kp50[:, 12]) / 2
+    ankle2d = np.maximum(kp50[:, 15, 1], kp50[:, 16, 1])  # pixels: y down, the lower ankle
+    a, b = 0, len(kp50) - 1
+    h2d = np.mean([ankle2d[i] - pelvis2d[i, 1] for i in (a, b)])
+    true_ratio = abs(pelvis2d[b, 0] - pelvis2d[a, 0]) / h2d
+    kn = normalize_screen_coordinates(kp50.astype(np.float32), track.width, track.height)
+    pose = predict(ck.model_pos, kn, layout_in="coco17", layout_out="h36m17")
+    traj = predict_trajectory(ck.model_traj, kn) if ck.model_traj is not None else None
+    w = world_poses(pose, traj).poses_world_m
+    travel = np.linalg.norm(w[b, 0, :2] - w[a, 0, :2])
+    h = np.mean([w[i, 0, 2] - w[i, [3, 6], 2].min() for i in (a, b)])
+    return {"video": video.name, "frames_50hz": len(kp50), "ratio_2d": float(true_ratio),
+            "ratio_lifted": float(travel / h), "lifted_over_2d": float(travel / h / true_ratio)}
+
+
+def output_size(ck, cache: Path, source: str = "bvhtools") -> list[dict]:
+    """Estimated standing height of the lifted body (true: 1.75 m) when one walk is seen from
+    3, 5 and 8 m with a wide (focal 1.2) and a narrow (2.3, Human3.6M's) lens: a lifter whose
+    output size follows the person's size in the image fails this."""
+    from pose3d_cli.geometry.world import estimate_height_m
+    from pose3d_cli.lifting.predict import predict
+    from pose3d_cli.training.sources import COCO_FROM_POINTS
+
+    clip = load_clips(cache / "clips" / f"{source}.npz")[0]
+    p = clip.points_m[2000:2500].astype(np.float64)
+    p = p - np.r_[p[:, 0, :2].mean(0), 0.0]
+    out = []
+    for dist in (3.0, 5.0, 8.0):
+        for focal in (1.2, 2.3):
+            centre = np.array([0.0, -dist, 1.2])
+            fwd = np.array([0.0, 1.0, 0.0])
+            right = np.cross(fwd, [0, 0, 1.0])
+            down = np.cross(fwd, right)
+            cam = (p - centre) @ np.stack([right, down, fwd]).T
+            kp = cam[:, list(COCO_FROM_POINTS), :2] / cam[:, list(COCO_FROM_POINTS), 2:] * focal
+            pose = predict(ck.model_pos, kp.astype(np.float32), layout_in="coco17", layout_out="h36m17")
+            out.append({"distance_m": dist, "focal": focal, "image_height": float(np.ptp(kp[:, :, 1], axis=1).mean()),
+                        "height_m": estimate_height_m(pose)})
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True)
@@ -144,6 +202,7 @@ def main(argv=None) -> int:
     ap.add_argument("--full", type=Path, default=None, help="the run trained on every trainable source")
     ap.add_argument("--checkpoint-name", default="final.pt")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--sources", default="all", help="comma-separated sources to measure (default all)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     rows: dict[str, dict] = {}
@@ -155,7 +214,8 @@ def main(argv=None) -> int:
         for s in ck.meta.get("holdout_sources", []):
             folds[s] = (f, ck)
     full = load_checkpoint(args.full / args.checkpoint_name) if args.full else None
-    for source in SOURCES:
+    wanted = list(SOURCES) if args.sources == "all" else args.sources.split(",")
+    for source in wanted:
         views = test_views(args.cache, source)
         row = {"frames": sum(len(v.kpts_norm) for v in views["noisy"]), "trainable": SOURCES[source].trainable}
         row["old"] = measure(old, views)
@@ -168,14 +228,25 @@ def main(argv=None) -> int:
             row["full_seen"] = source in full.meta.get("train_sources", [])
         rows[source] = row
         print(f"{source}: done", file=sys.stderr, flush=True)
+    sizes = {"old": output_size(old, args.cache)}
+    if full is not None:
+        sizes["full"] = output_size(full, args.cache)
+    for s_, ck_ in folds.values():
+        sizes[f"fold {Path(s_).name}"] = output_size(ck_, args.cache)
+        break
     motion = {}
     walk_model = folds.get("bvhtools", (None, full))[1]
     if walk_model is not None and walk_model.model_traj is not None:
         motion = root_motion(walk_model, args.cache)
         motion["model"] = "fold without bvhtools" if "bvhtools" in folds else "full model (walking seen)"
+        motion["real_video"] = real_video_motion(walk_model)
     print_table(rows, motion)
+    print("output size (estimated standing height of a 1.75 m walker; distance m / focal):")
+    for name, rows_ in sizes.items():
+        print(f"  {name:24s} " + "  ".join(f"{r['distance_m']:.0f}/{r['focal']:.1f}: {r['height_m']:.2f}"
+                                             for r in rows_))
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "root_motion": motion}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"rows": rows, "root_motion": motion, "output_size": sizes}, indent=1) + "\n")
     return 0
 
 
@@ -211,6 +282,9 @@ def print_table(rows: dict, motion: dict) -> None:
               f"pelvis height: true {motion['true_ratio_mean']:.2f}, lifted {motion['pred_ratio_mean']:.2f}; "
               f"lifted/true median {motion['pred_over_true_median']:.2f}, within 30 %: "
               f"{motion['within_30pct']:.0%}")
+        rv = motion["real_video"]
+        print(f"real video {rv['video']}: pelvis travel / pelvis height: 2D (side view) {rv['ratio_2d']:.2f}, "
+              f"lifted {rv['ratio_lifted']:.2f} (ratio {rv['lifted_over_2d']:.2f})")
         print(f"height 1.70 m: head top above the lower ankle, median {motion['head_top_above_ankle_m_median']:.2f} m; "
               f"pieces within 1.45–1.75 m: {motion['head_top_in_1.45_1.75']:.0%}")
 

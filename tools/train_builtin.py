@@ -81,7 +81,7 @@ def main(argv=None) -> int:
         "holdout_sources": holdout,
         "sources": {s: manifest["sources"][s] for s in SOURCES},
         "train_frames_50hz": int(sum(c.num_frames for c in clips)),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
     print(f"training on {', '.join(train_sources)} ({meta['train_frames_50hz']} frames at 50 Hz); "
           f"monitoring {', '.join(test_sources)} ({len(validation)} views)", flush=True)
