@@ -46,7 +46,7 @@ def main() -> None:
     t = int(np.argmax(score))
     p = poses[t]
     a = {k: float(v[t]) for k, v in ang.items()}
-    up_ax, lat, fwd = body_axes(p)
+    up_ax, _, fwd = body_axes(p)
     z = np.array([0.0, 0.0, 1.0])
     fwd_h = fwd - fwd @ z * z
     fwd_h /= np.linalg.norm(fwd_h)

@@ -48,7 +48,12 @@ def output_base(pose_file: Path, out_dir: Path | None) -> Path:
 def run(args: argparse.Namespace) -> int:
     from pose3d_cli.cli.options import print_json
     from pose3d_cli.errors import InputError
-    from pose3d_cli.io.exports import export_paths, parse_exports, parse_people, write_exports
+    from pose3d_cli.io.exports import (
+        export_paths,
+        parse_exports,
+        parse_people,
+        write_exports,
+    )
     from pose3d_cli.io.pose_file import load_poses
     from pose3d_cli.lifting.smoothing import parse_smooth, smooth_poses
 

@@ -94,9 +94,8 @@ def write_trc(path: str | Path, pose_world_m: np.ndarray, fps: float, *, marker_
     rate = f"{float(fps):.6g}"
     frame0 = int(first_frame) + 1
     lines = [
-        "\t".join(("PathFileType", "4", "(X/Y/Z)", path.name)),
-        "\t".join(("DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
-                   "OrigDataStartFrame", "OrigNumFrames")),
+        f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
+        "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
         "\t".join((rate, rate, str(t_count), str(m_count), "m", rate, str(frame0), str(t_count))),
         "\t".join(["Frame#", "Time"] + [f"{n}\t\t" for n in names]).rstrip("\t"),
         "\t".join(["", ""] + [f"X{i}\tY{i}\tZ{i}" for i in range(1, m_count + 1)]),

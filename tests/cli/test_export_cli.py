@@ -87,7 +87,7 @@ def test_export_all_round_trips_every_format(pose_file, tmp_path, capsys):
     np.testing.assert_allclose(trc.world_positions_m()[150 - 30], seq.people_poses_3d_world[1, 150], atol=1e-5)
 
     page = (out / "clip.pose3d.html").read_text()
-    data = json.loads(re.search(r'id="pose3d-data">(.*?)</script>', page, re.S).group(1))
+    data = json.loads(re.search(r'id="pose3d-data">(.*?)</script>', page, re.DOTALL).group(1))
     main_p = data["people"][0]
     raw = np.frombuffer(base64.b64decode(main_p["data"]), "<i2").reshape(-1, 17, 3) * data["unit_m"]
     np.testing.assert_allclose(raw, seq.people_poses_3d_world[0], atol=5.1e-4)
@@ -140,7 +140,7 @@ def test_person_smooth_and_json(pose_file, tmp_path, capsys):
     a, b = sm.people_poses_3d_world[0], src.people_poses_3d_world[1]
     assert np.array_equal(np.isnan(a), np.isnan(b))
     ok = sm.people_present[0]
-    jerk = lambda x: np.abs(np.diff(x[130:200], 2, axis=0)).mean()  # noqa: E731
+    jerk = lambda x: np.abs(np.diff(x[130:200], 2, axis=0)).mean()
     assert 0 < np.abs(a[ok] - b[ok]).max() < 0.05 and jerk(a) < jerk(b)
     from pose3d_cli.io.bvh import read_bvh
 

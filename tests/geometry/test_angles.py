@@ -10,7 +10,12 @@ import pytest
 
 import pose3d_cli.geometry.angles as angles_mod
 from pose3d_cli.errors import InputError
-from pose3d_cli.geometry.angles import ANGLE_NAMES, angle_between, flexion_angle, joint_angles
+from pose3d_cli.geometry.angles import (
+    ANGLE_NAMES,
+    angle_between,
+    flexion_angle,
+    joint_angles,
+)
 from pose3d_cli.skeleton import H36M17
 
 

@@ -4,10 +4,18 @@ kinematics reproduces the exported positions within the tolerance ``docs/outputs
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
-from pose3d_cli.io.bvh import WORLD_TO_BVH, animator_skeleton, bvh_positions, read_bvh, write_bvh
+from pose3d_cli.io.bvh import (
+    WORLD_TO_BVH,
+    animator_skeleton,
+    bvh_positions,
+    read_bvh,
+    write_bvh,
+)
 from pose3d_cli.io.exports import export_paths, write_exports
 from pose3d_cli.skeleton import H36M17
 
@@ -71,7 +79,7 @@ def test_animator_names_and_hierarchy(mocap_clip, tmp_path):
               ["Spine1", "RightShoulder", "RightArm", "RightForeArm", "RightHand"],
               ["Hips", "RightUpLeg", "RightLeg", "RightFoot"]]
     for chain in chains:
-        for a, b in zip(chain, chain[1:]):
+        for a, b in itertools.pairwise(chain):
             assert parent[b] == a
     assert len([n for n in bvh.joint_names if not n.endswith("_end")]) == 19
     # The inserted joints sit on their bones: Neck 20 % of the way from the thorax to the

@@ -2,7 +2,6 @@
 and BVH exports checked by forward kinematics on the written file (read back with
 ``io/bvh.py``'s reader; ``test_bvh_export.py`` adds an independent reader)."""
 
-import csv
 import json
 
 import numpy as np

@@ -27,7 +27,7 @@ def _chromium(tmp_path, url: str, *mode: str) -> tuple[str, str]:
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
            "--enable-logging=stderr", "--v=0", "--window-size=900,600", *mode, url]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     return proc.stdout, proc.stderr
 
 
@@ -50,7 +50,7 @@ def test_page_is_self_contained_and_holds_the_poses(two_people, page):
     text = page.read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]*\bsrc=|<link\b|https?://|@import", text)  # nothing fetched
     assert len(text) < 200_000  # 240 frames of two people
-    data = json.loads(re.search(r'id="pose3d-data">(.*?)</script>', text, re.S).group(1))
+    data = json.loads(re.search(r'id="pose3d-data">(.*?)</script>', text, re.DOTALL).group(1))
     assert [p["id"] for p in data["people"]] == [1, 4] and data["num_frames"] == 240
     p4 = data["people"][1]
     raw = np.frombuffer(base64.b64decode(p4["data"]), "<i2").reshape(p4["count"], 17, 3)
