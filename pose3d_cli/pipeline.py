@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from pose3d_cli.errors import CheckpointError, InputError, OutputExistsError
 from pose3d_cli.io.atomic import check_not_inputs, check_writable
-from pose3d_cli.io.exports import EXPORT_FORMATS, parse_exports
+from pose3d_cli.io.exports import EXPORT_SUFFIXES, parse_exports
 from pose3d_cli.io.keypoint_file import PeopleTracks
 from pose3d_cli.io.pose_file import PoseSequence
 from pose3d_cli.io.video import VideoInfo, is_image_glob
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 #: Suffixes of the outputs, after the clip's stem: ``clip.pose3d.mp4``, ``clip.pose3d.npz``, …
 OUTPUT_TAG = ".pose3d"
-_KNOWN_SUFFIXES = (".mp4",) + tuple(f".{f}" for f in EXPORT_FORMATS)
+_KNOWN_SUFFIXES = (".mp4",) + tuple(EXPORT_SUFFIXES.values())
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,13 +193,14 @@ def output_paths(video: str | os.PathLike, *, out: str | os.PathLike | None = No
         out = Path(out)
         if out_dir is not None and not out.is_absolute():
             out = Path(out_dir) / out
-        suffix = out.suffix.lower()
-        if suffix and suffix not in _KNOWN_SUFFIXES:
+        name = out.name.lower()
+        suffix = next((s for s in sorted(_KNOWN_SUFFIXES, key=len, reverse=True) if name.endswith(s)), "")
+        if out.suffix and not suffix:
             raise InputError(f"--out {out}: unknown suffix {out.suffix!r}; give the render's path ending in "
                              ".mp4 (the other outputs go beside it with their own suffixes)")
-        base = out.with_suffix("") if suffix in _KNOWN_SUFFIXES else out
-        return {k: (out if (k == "mp4" and suffix == ".mp4") else base.with_name(base.name + f".{k}"))
-                for k in kinds}
+        base = out.with_name(out.name[:len(out.name) - len(suffix)])
+        return {k: (out if (k == "mp4" and suffix == ".mp4") else
+                    base.with_name(base.name + (".mp4" if k == "mp4" else EXPORT_SUFFIXES[k]))) for k in kinds}
     if stem is None:
         stem = video.stem
         if is_image_glob(str(video)):  # an image glob such as frames/*.png
@@ -209,7 +210,7 @@ def output_paths(video: str | os.PathLike, *, out: str | os.PathLike | None = No
             video = Path(os.path.abspath(video))
             stem = video.name
     folder = Path(out_dir) if out_dir is not None else video.parent
-    return {k: folder / f"{stem}{OUTPUT_TAG}.{k}" for k in kinds}
+    return {k: folder / f"{stem}{OUTPUT_TAG}{'.mp4' if k == 'mp4' else EXPORT_SUFFIXES[k]}" for k in kinds}
 
 
 def check_number(name: str, value: float | None, *, positive: bool = False, minimum: float | None = None) -> None:
@@ -309,6 +310,9 @@ def infer_video(
     end: float | None = None,
     limit: int | None = None,
     resample: bool = True,
+    smooth: str | None = "default",
+    bvh_rest: str = "clip",
+    bvh_names: str = "h36m",
     overwrite: bool = False,
     write: bool = True,
     quiet: bool = False,
@@ -336,6 +340,10 @@ def infer_video(
         fps: the clip's frame rate, overriding what the container or keypoint file says.
         start, end: range in seconds; limit: at most this many frames from ``start``.
         resample: resample keypoints to 50 fps for lifting and back.
+        smooth: filter for the 3D poses (:func:`~pose3d_cli.lifting.smoothing.parse_smooth`):
+            ``"default"`` (Butterworth 6 Hz, zero-phase; one-euro for a causal lifter),
+            ``"butterworth:CUTOFF_HZ"``, ``"one-euro[:MIN_CUTOFF_HZ[:BETA]]"`` or ``"off"``.
+        bvh_rest, bvh_names: BVH rest pose (``clip``/``tpose``) and joint names (``h36m``/``animator``).
         overwrite: replace existing outputs (else :class:`OutputExistsError` before any work).
         write: write the outputs (False: nothing is written or rendered; see ``poses``).
         quiet: no progress bars and no summary line. models: pre-loaded :class:`Models`
@@ -355,6 +363,9 @@ def infer_video(
         check_number(name, value)
     check_number("fps", fps, positive=True)
     render = render and write
+    from pose3d_cli.lifting.smoothing import smoothing_for
+
+    smoothing = smoothing_for(smooth, causal=causal)
     if write and not render and not exports:
         raise InputError("nothing to write: --no-render and no --export; give --export npz (or another format)")
     paths = output_paths(video, out=out, out_dir=out_dir, export=exports, render=render, stem=stem) if write else {}
@@ -400,7 +411,7 @@ def infer_video(
 
         # 2. Cleaning, resampling, lifting, world frame: one function for every caller.
         t0 = time.perf_counter()
-        options = LiftOptions(flip=flip, resample=resample, device=models.device)
+        options = LiftOptions(flip=flip, resample=resample, device=models.device, smooth=smoothing)
         seq = lift_people(people, models.checkpoint, options=options, checkpoint_name=models.checkpoint_name)
         seconds["lift"] = time.perf_counter() - t0
     finally:
@@ -411,7 +422,7 @@ def infer_video(
     written: dict[str, Path] = {}
     if write:
         t0 = time.perf_counter()
-        _write_exports(paths, exports, seq, overwrite, written, option)
+        _write_exports(paths, exports, seq, overwrite, written, option, bvh_rest=bvh_rest, bvh_names=bvh_names)
         seconds["export"] = time.perf_counter() - t0
 
     # 4. Render.
@@ -437,13 +448,15 @@ def infer_video(
     return result
 
 
-def _write_exports(paths, exports, seq: PoseSequence, overwrite: bool, written: dict, option: str) -> None:
+def _write_exports(paths, exports, seq: PoseSequence, overwrite: bool, written: dict, option: str, *,
+                   bvh_rest: str, bvh_names: str) -> None:
     from pose3d_cli.io.exports import write_exports
 
     # The people were selected before lifting: every one of them gets written (per-person
     # formats such as BVH and TRC: one file each, the main person's at the base name).
     for kind, files in write_exports(seq, {k: paths[k] for k in exports}, exports, overwrite=overwrite,
-                                     people="all", overwrite_option=option).items():
+                                     people="all", overwrite_option=option, bvh_rest=bvh_rest,
+                                     bvh_names=bvh_names).items():
         written[kind] = files
 
 

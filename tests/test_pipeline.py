@@ -6,6 +6,7 @@ mechanics (output naming, ranges, resampling, refusing to clobber) lift with a s
 initialised checkpoint instead: they check plumbing, not pose quality, and stay fast.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -227,3 +228,24 @@ def test_keypoints_from_openpose_folder_take_the_video_frame_size(tmp_path, tiny
     seq = load_poses(result.paths["npz"])
     assert seq.num_frames == 12 and (seq.width, seq.height) == (info.width, info.height)
     np.testing.assert_allclose(seq.keypoints_px, track.keypoints_px, atol=0.01)
+
+
+def test_lift_and_infer_keypoints_give_identical_poses(tmp_path, walk_keypoints, tiny_ckpt):
+    """Issue 10: the same keypoints of a 30 fps clip through `pose3d lift` and through
+    `pose3d infer --keypoints` give the same poses (one path: cleaning, resampling, lifting,
+    smoothing, world frame), also with NaN joints in the file."""
+    from pose3d_cli.cli import main
+    from pose3d_cli.io.keypoint_file import load_keypoints
+
+    track = load_keypoints(walk_keypoints)
+    kp = track.keypoints_px.copy()
+    kp[10:14, 9] = np.nan  # a wrist missing for a few frames
+    src = save_keypoints(replace(track, keypoints_px=kp), tmp_path / "kp.npz")
+    assert main(["lift", str(src), "--checkpoint", str(tiny_ckpt), "--out", str(tmp_path / "lift.npz"), "-q"]) == 0
+    assert main(["infer", str(EXAMPLE), "--keypoints", str(src), "--checkpoint", str(tiny_ckpt), "--no-render",
+                 "--out", str(tmp_path / "infer.npz"), "-q"]) == 0
+    a, b = load_poses(tmp_path / "lift.npz"), load_poses(tmp_path / "infer.npz")
+    assert a.fps == b.fps == pytest.approx(30.0, rel=1e-3) and a.smoothing == b.smoothing != ""
+    np.testing.assert_array_equal(a.people_poses_3d_camera, b.people_poses_3d_camera)
+    np.testing.assert_array_equal(a.people_poses_3d_world, b.people_poses_3d_world)
+    assert np.isfinite(a.poses_3d_camera).all()

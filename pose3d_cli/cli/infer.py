@@ -31,8 +31,13 @@ def add_infer_options(p: argparse.ArgumentParser, *, single: bool = True) -> Non
     out.add_argument("--out-dir", type=Path, default=None,
                      help="folder for the outputs (default: beside the input)")
     out.add_argument("--export", default="npz", metavar="FORMATS",
-                     help="comma-separated pose outputs among npz (the pose file), json (web "
-                          "viewer), csv (tidy table), bvh (Blender); default: npz")
+                     help="comma-separated pose outputs among npz (the pose file), json, csv (tidy table), "
+                          "bvh (Blender, one per person), trc (OpenSim, one per person), angles (joint-angle "
+                          "CSV), html (a viewer that opens by double-click), or all; default: npz")
+    out.add_argument("--bvh-rest", choices=("clip", "tpose"), default="clip",
+                     help="BVH rest pose: the clip's typical posture (default) or a T-pose")
+    out.add_argument("--bvh-names", choices=("h36m", "animator"), default="h36m",
+                     help="BVH joint names: the pose file's (default) or Hips, LeftUpLeg, ... for retargeting")
     out.add_argument("--no-render", dest="render", action="store_false",
                      help="skip the side-by-side video (only the --export files)")
     out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -53,6 +58,10 @@ def add_infer_options(p: argparse.ArgumentParser, *, single: bool = True) -> Non
                                 "VideoPose3D custom .npz, a COCO keypoint .json or an OpenPose folder")
     add_device(model)
     add_person(model)
+    model.add_argument("--smooth", default="default", metavar="FILTER",
+                       help="filter the 3D poses over time: butterworth[:CUTOFF_HZ] (zero-phase), "
+                            "one-euro[:MIN_CUTOFF_HZ[:BETA]] (causal) or off; default: butterworth:6, or "
+                            "one-euro with --causal (see docs/outputs.md)")
     model.add_argument("--no-resample", dest="resample", action="store_false",
                        help="lift at the clip's own frame rate instead of resampling to the "
                             "models' 50 fps and back")
@@ -81,7 +90,8 @@ def infer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "export": args.export,
         "azimuth": DEFAULT_AZIMUTH_DEG if args.azimuth is None else args.azimuth,
         "orbit": args.orbit, "size": args.size, "fps": args.fps, "start": args.start, "end": args.end,
-        "limit": args.limit, "resample": args.resample, "overwrite": args.overwrite,
+        "limit": args.limit, "resample": args.resample, "smooth": args.smooth, "bvh_rest": args.bvh_rest,
+        "bvh_names": args.bvh_names, "overwrite": args.overwrite,
         "quiet": args.quiet or args.json, "_cli": True,
     }
     if hasattr(args, "out"):

@@ -27,6 +27,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="turn off test-time flip augmentation")
     p.add_argument("--no-resample", dest="resample", action="store_false",
                    help="lift at the keypoints' own frame rate instead of resampling to the models' 50 fps and back")
+    p.add_argument("--smooth", default="default", metavar="FILTER",
+                   help="filter the 3D poses over time: butterworth[:CUTOFF_HZ], one-euro[:MIN_CUTOFF_HZ[:BETA]] "
+                        "or off; default: butterworth:6, or one-euro with --causal (as `pose3d infer`)")
     add_causal(p)
     add_person(p)
     p.add_argument("--video", default=None, help="video name inside a multi-video custom .npz")
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from pose3d_cli.io.pose_file import save_poses
     from pose3d_cli.keypoints.formats import load_any_people
     from pose3d_cli.lifting.sequence import LiftOptions, lift_people
+    from pose3d_cli.lifting.smoothing import smoothing_for
     from pose3d_cli.pipeline import check_number
     from pose3d_cli.zoo import lifter_licence, load_lifter
 
@@ -72,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out, args.overwrite)
     check_not_inputs([out], [args.input, args.source_video])
     check_number("fps", args.fps, positive=True)
+    smoothing = smoothing_for(args.smooth, causal=args.causal)
     device = select_device(args.device)
     t0 = time.perf_counter()
     people = load_any_people(args.input, video=args.video, source_video=args.source_video,
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     ck, ckpt_name = load_lifter(args.checkpoint, layout_in=args.layout_in,
                                 causal=True if args.causal else None, quiet=args.quiet)
     ck.model_pos.to(device)
-    options = LiftOptions(flip=args.flip, resample=args.resample, device=device)
+    options = LiftOptions(flip=args.flip, resample=args.resample, device=device, smooth=smoothing)
     seq = lift_people(people, ck, options=options, checkpoint_name=ckpt_name)
     save_poses(seq, out, overwrite=args.overwrite)
     seconds = time.perf_counter() - t0

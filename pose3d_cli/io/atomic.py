@@ -104,8 +104,8 @@ def check_not_inputs(outputs: Iterable[str | os.PathLike], inputs: Iterable[str 
         out = Path(out)
         for src in ins:
             if _same_file(out, src):
-                raise InputError(f"{out}: this output would replace the input {src}; choose another "
-                                 "--out or --out-dir (outputs never overwrite inputs)")
+                raise InputError(f"{out}: this output would replace the input {src}; write the outputs "
+                                 "somewhere else (outputs never overwrite inputs)")
 
 
 @contextlib.contextmanager

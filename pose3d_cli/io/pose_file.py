@@ -33,6 +33,8 @@ start_frame                 int              index in the video of the first fra
 width, height               int              frame size in pixels
 checkpoint                  str              registry name or path of the lifter used
 flip, causal                bool             test-time flip augmentation, causal model
+smoothing                   str              filter applied to the 3D poses (e.g. ``butterworth
+                                             6 Hz (order 2, zero-phase)``; '' for none)
 =========================== ================ ====================================================
 
 Frame ``t`` of the file is frame ``start_frame + t`` of the video, at ``(start_frame + t) / fps``
@@ -81,6 +83,7 @@ class PoseSequence:
     checkpoint: str = ""
     flip: bool = True
     causal: bool = False
+    smoothing: str = ""
 
     def __post_init__(self) -> None:
         p, t = np.shape(self.people_present)
@@ -185,7 +188,7 @@ def save_poses(seq: PoseSequence, path: str | Path, overwrite: bool = True) -> P
         filled_frames=seq.filled_frames.astype(bool),
         joint_names=np.array(seq.joint_names), layout=seq.layout, keypoint_layout=seq.keypoint_layout,
         fps=float(seq.fps), start_frame=int(seq.start_frame), width=int(seq.width), height=int(seq.height),
-        checkpoint=seq.checkpoint, flip=bool(seq.flip), causal=bool(seq.causal))
+        checkpoint=seq.checkpoint, flip=bool(seq.flip), causal=bool(seq.causal), smoothing=seq.smoothing)
     if seq.people_trajectory_world is not None:
         arrays["people_trajectory_world"] = seq.people_trajectory_world.astype(np.float32)
         arrays["trajectory_world"] = seq.trajectory_world.astype(np.float32)
@@ -213,7 +216,7 @@ def load_poses(path: str | Path) -> PoseSequence:
                       causal=bool(d["causal"]))
         if common["width"] < 1 or common["height"] < 1:
             raise InputError(f"{path}: frame size {common['width']}x{common['height']} is not positive")
-        text = {"format", "joint_names", "layout", "keypoint_layout", "checkpoint"}
+        text = {"format", "joint_names", "layout", "keypoint_layout", "checkpoint", "smoothing"}
         not_numbers = [k for k in d.files if k not in text and d[k].dtype.kind not in "biuf"]
         if not_numbers:
             raise InputError(f"{path}: {not_numbers[0]} holds {d[not_numbers[0]].dtype} values, not numbers")
@@ -223,6 +226,8 @@ def load_poses(path: str | Path) -> PoseSequence:
                 keypoints_px=d["keypoints_px"], keypoint_scores=d["keypoint_scores"],
                 filled_frames=d["filled_frames"], **common)
         traj = d["people_trajectory_world"] if "people_trajectory_world" in d.files else None
+        if "smoothing" in d.files:
+            common["smoothing"] = str(d["smoothing"])
         return PoseSequence(
             person_ids=d["person_ids"].astype(np.int64), people_present=d["people_present"].astype(bool),
             people_poses_3d_camera=d["people_poses_3d_camera"], people_poses_3d_world=d["people_poses_3d_world"],

@@ -30,6 +30,7 @@ from pose3d_cli.io.pose_file import PoseSequence
 from pose3d_cli.keypoints.cleaning import clean_track
 from pose3d_cli.lifting.checkpoint import LoadedCheckpoint
 from pose3d_cli.lifting.predict import predict
+from pose3d_cli.lifting.smoothing import SmoothOptions, smooth_poses
 from pose3d_cli.skeleton import coco17_to_h36m17, get_layout
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,15 @@ class LiftOptions:
         resample: resample to :data:`MODEL_FPS` for lifting and back (see the module docstring).
         device: where the lifter runs (default: where its weights are).
         chunk_frames: output frames per forward pass (bounds memory).
+        smooth: filter applied to each person's camera-frame poses over their present runs,
+            before the world frame is built (:mod:`pose3d_cli.lifting.smoothing`); None: none.
     """
 
     flip: bool = True
     resample: bool = True
     device: torch.device | str | None = None
     chunk_frames: int = 8192
+    smooth: SmoothOptions | None = None
 
 
 def interp_time(values: np.ndarray, t_in: np.ndarray, t_out: np.ndarray) -> np.ndarray:
@@ -169,6 +173,8 @@ def lift_people(people: PeopleTracks | KeypointTrack, ck: LoadedCheckpoint, *,
     people = people.replace_tracks(clean_track(tr) for tr in people.tracks)
     lifted = [_lift_person(tr, ck, options) for tr in people.tracks]
     cam = np.stack([c for c, _ in lifted])
+    if options.smooth is not None:
+        cam = smooth_poses(cam, options.smooth, fps=float(people.fps)).astype(np.float32)
     present = np.stack([p for _, p in lifted])
     if not present.any():
         raise NoPersonError(f"{people.main_track.source or 'keypoints'}: nobody is in view in any of its "
@@ -184,7 +190,8 @@ def lift_people(people: PeopleTracks | KeypointTrack, ck: LoadedCheckpoint, *,
         joint_names=lay_out.joint_names, layout=lay_out.name, keypoint_layout=tracks[0].layout,
         fps=float(people.fps), width=int(people.width), height=int(people.height), main_person=people.main,
         start_frame=int(people.start_frame), checkpoint=checkpoint_name or ck.path,
-        flip=bool(options.flip), causal=bool(ck.arch.causal))
+        flip=bool(options.flip), causal=bool(ck.arch.causal),
+        smoothing=options.smooth.describe() if options.smooth is not None else "")
 
 
 def with_fps(people: PeopleTracks, fps: float) -> PeopleTracks:
