@@ -140,10 +140,12 @@ def _detect_raw(video_path, detector, device, progress, start, end, fps, detecto
     high, low = getattr(det, "track_scores", (0.5, 0.1))
     params = {"high_score": high, "low_score": low, "frame_size": (info.width, info.height)}
     params.update(tracking or {})
-    # spurious tracks: seen in fewer than 10 frames — or fewer than the caller's own minimum, or
-    # half of a short clip, when that is lower
-    params["min_track_frames"] = min(int(params.get("min_track_frames", 10)), max(1, int(min_frames)),
-                                     max(1, len(detections) // 2))
+    # spurious tracks: seen in fewer than 10 frames (or 0.3 s) — or fewer than the caller's own
+    # minimum, or half of a short clip, when that is lower
+    spurious = max(int(params.get("min_track_frames", 10)),
+                   int(np.ceil(float(params.get("min_track_s", 0.3)) * info.fps)))
+    params["min_track_frames"] = min(spurious, max(1, int(min_frames)), max(1, len(detections) // 2))
+    params["min_track_s"] = 0.0
     people = track_people(detections, info.fps, **params)
     raw = RawPeople(people, sum(bool(d) for d in detections), params["min_track_frames"])
     return raw, info, first, len(detections), det.name, det.version
