@@ -37,11 +37,23 @@ def test_shipped_builtin_matches_its_description(description):
     assert list(ck.arch.filter_widths) == desc["filter_widths"] and ck.arch.channels == desc["channels"]
     assert ck.arch.causal == desc["causal"] and ck.arch.receptive_field == desc["receptive_field"]
     assert desc["fps"] == 50 and 0 < desc["p_mpjpe_mm"] < desc["mpjpe_mm"] < 150
-    assert "pose3d train" in desc["training_command"]
     # The file's own meta carries the same provenance.
     assert ck.meta["measured_error"][0]["mpjpe_mm"] == desc["mpjpe_mm"]
-    assert ck.meta["trained_by"] == "pose3d train" and ck.meta["name"] == desc["name"]
+    assert ck.meta["trained_by"] in desc["training_command"] and ck.meta["name"] == desc["name"]
     assert desc["input_source"] == "mocap-noisy"
+    if ck.meta["trained_by"] == "tools/train_builtin.py":
+        # Trained on registry mocap: every source with its licence and file hashes; a trajectory
+        # model; held-out figures only for sources it did not train on.
+        assert ck.model_traj is not None and ck.model_traj.arch.joints_out == 1
+        assert desc["trajectory_model"]["canonical_focal"] == ck.meta["canonical_focal"] > 0
+        for name, src in desc["data_sources"].items():
+            assert src["licence"] and src["files"] and all(len(h) == 64 for h in src["files"].values())
+            if not src["trainable"]:
+                assert name not in desc["train_sources"]
+        for name, row in desc["heldout"].items():
+            assert name not in desc["train_sources"]
+    else:
+        assert "pose3d train" in desc["training_command"]
 
 
 def test_ship_tool_installs_a_run(shared_dir, tmp_path):
@@ -70,3 +82,50 @@ def test_ship_tool_installs_a_run(shared_dir, tmp_path):
                            "coco17", "h36m17", flip=False)
     assert desc["mpjpe_mm"] == pytest.approx(table.average.mpjpe_mm, abs=0.06)
     assert ck.meta["training_commands"] == ["pose3d train --example"]
+
+
+def test_ship_online_installs_a_run_with_its_heldout_figures(shared_dir, tmp_path):
+    """A (tiny) tools/train_builtin.py-style run on a real capture, measured by the held-out
+    benchmark's JSON, is installed with the figures of the sources it never trained on."""
+    import numpy as np
+
+    from pose3d_cli.training.augment import DetectorNoise, view_sequences
+    from pose3d_cli.training.mocap import load_mocap
+    from pose3d_cli.training.online import OnlineConfig, evaluate_sequences, train_online
+    from pose3d_cli.training.sources import clip_from_mocap
+    from tools.ship_online import ship_online
+
+    torch.set_num_threads(1)
+    train = [clip_from_mocap(load_mocap(shared_dir / "mocap" / "bvhtools_test.bvh", max_seconds=20), "bvhtools")]
+    test = [clip_from_mocap(load_mocap(shared_dir / "mocap" / "bvhtools_test3.bvh", max_seconds=10), "other")]
+    cfg = OnlineConfig(filter_widths=(3, 3), channels=32, traj_channels=16, outputs=4, batch_size=8,
+                       batches_per_epoch=3, epochs=2)
+    meta = {"trained_by": "tools/train_builtin.py", "command": "python tools/train_builtin.py --example",
+            "train_sources": ["bvhtools"], "holdout_sources": ["other"],
+            "sources": {"bvhtools": {"package": "bvhtools==1.6.0", "licence": "MIT", "trainable": True,
+                                     "frames_50hz": 1000, "archives": {}, "files": {"a.bvh": "0" * 64}}}}
+    run = train_online(cfg, train, tmp_path / "run", meta=meta)
+    ck = load_checkpoint(run.checkpoint)
+    views = {"noisy": view_sequences(test, seed=0, noise=DetectorNoise()), "exact": view_sequences(test, seed=0)}
+    measured = {k: evaluate_sequences(ck.model_pos, v, model_traj=ck.model_traj).to_dict() for k, v in views.items()}
+    old = {k: {**v, "p_mpjpe_limbs_mm": 99.0} for k, v in measured.items()}
+    views["tripod"] = views["exact"]
+    measured["tripod"] = measured["exact"]
+    old["tripod"] = old["exact"]
+    table = {"rows": {"other": {"frames": 500, "trainable": True, "old": old, "old_seen": False,
+                                "new_loso": measured}}, "root_motion": {}}
+    (tmp_path / "heldout.json").write_text(json.dumps(table))
+    desc = ship_online(tmp_path / "run", tmp_path / "heldout.json", name="pose3d-9f.test",
+                       weights_dir=tmp_path / "weights")
+    weights = tmp_path / "weights" / "pose3d-9f-test.pt"
+    assert desc["file_name"] == weights.name and desc["receptive_field"] == 9
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == desc["sha256"]
+    assert desc["p_mpjpe_mm"] == round(measured["noisy"]["p_mpjpe_limbs_mm"], 1)
+    assert "previous built-in: 99.0 mm" in desc["measured_error"][0]["note"]
+    assert list(desc["heldout"]) == ["other"] and desc["train_sources"] == ["bvhtools"]
+    shipped = load_checkpoint(weights)
+    assert shipped.training_state is None and shipped.model_traj is not None
+    x = np.asarray(views["noisy"][0].kpts_norm)
+    np.testing.assert_allclose(evaluate_sequences(shipped.model_pos, views["noisy"]).p_mpjpe_limbs_mm,
+                               measured["noisy"]["p_mpjpe_limbs_mm"], rtol=1e-5)
+    assert x.shape[1:] == (17, 2)
