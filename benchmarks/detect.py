@@ -160,24 +160,26 @@ def tracked_recall(video: Path, labels: dict[int, list]) -> tuple[str, float]:
     return rec.row() + f" {people.num_people} people tracked |", last / seconds
 
 
-def speed(spec: str, frames: list[np.ndarray], repeat: int) -> tuple[list[float], str]:
-    """Frames per second of ``repeat`` passes over ``frames`` (after a warm-up frame)."""
+def speed(spec: str, frames: list[np.ndarray], repeat: int) -> tuple[list[float], list[float], str]:
+    """Frames per second (wall clock) and CPU milliseconds per frame (this process, all threads)
+    of ``repeat`` passes over ``frames`` (after a warm-up frame)."""
     det, note = build(spec)
     if det is None:
-        return [], note
-    rates = []
+        return [], [], note
+    rates, cpu_ms = [], []
     try:
         for _ in range(repeat):
             if hasattr(det, "reset"):
                 det.reset()
             det.detect(frames[:1])
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for i in range(0, len(frames), det.batch_size):
                 det.detect(frames[i:i + det.batch_size])
             rates.append(len(frames) / (time.perf_counter() - t0))
+            cpu_ms.append(1000 * (time.process_time() - c0) / len(frames))
     finally:
         det.close()
-    return rates, note
+    return rates, cpu_ms, note
 
 
 def fmt_rates(rates: list[float]) -> str:
@@ -240,6 +242,7 @@ def main() -> None:
     ap.add_argument("--warm", type=int, default=8, help="frames run before each labelled frame")
     ap.add_argument("--only", nargs="*", default=None, help="backend specs to run (default: all)")
     ap.add_argument("--quick", action="store_true", help="skip the tracked recall over 751 frames")
+    ap.add_argument("--speed-only", action="store_true", help="skip the recall table")
     ap.add_argument("--memory", action="store_true", help="also the streaming memory table (1/10-minute clips)")
     ap.add_argument("--long-detect", action="store_true", help="with --memory: detection on the 10-minute clip")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the generated clips here")
@@ -256,21 +259,31 @@ def main() -> None:
     specs = args.only or SPECS
     print(f"# pose3d detect benchmark — {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
 
+    if not args.speed_only:
+        recall_tables(vtest, specs, args.warm, args.quick)
+    speed_tables(work, specs, args)
+    if args.memory:
+        memory_table(work, args.long_detect)
+
+
+def recall_tables(vtest: Path, specs: list[str], warm: int, quick: bool) -> None:
     labels_doc = json.loads(LABELS.read_text())
     labels = {f["frame"]: f["people"] for f in labels_doc["frames"]}
     n80 = sum(p["height_px"] > 80 for v in labels.values() for p in v)
     print(f"\n## Recall on vtest.avi: {sum(map(len, labels.values()))} labelled people on {len(labels)} frames "
-          f"({n80} taller than 80 px), {args.warm} frames run before each\n")
-    need = {i for f in labels for i in range(max(0, f - args.warm), f + 1)}
+          f"({n80} taller than 80 px), {warm} frames run before each\n")
+    need = {i for f in labels for i in range(max(0, f - warm), f + 1)}
     frames = {i: fr for i, fr in enumerate(iter_frames(vtest, 0, max(need) + 1)) if i in need}
     print("| backend, mode | found > 80 px | found, all sizes | extra | note |\n|---|---|---|---|---|")
     for spec in specs:
-        print(f"| {spec} | {recall_of(spec, frames, labels, args.warm)}", flush=True)
-    if not args.quick:
+        print(f"| {spec} | {recall_of(spec, frames, labels, warm)}", flush=True)
+    if not quick:
         row, rate = tracked_recall(vtest, labels)
         print(f"| detect_people (default, tracked, frames 0–{max(labels)}) | {row} {rate:.1f} frames/s end to end |",
               flush=True)
 
+
+def speed_tables(work: Path, specs: list[str], args: argparse.Namespace) -> None:
     print(f"\n## Speed, frames/s: median (min–max) of {args.repeat} passes over {args.frames} frames, "
           "detector only\n")
     clips = speed_clips(work, args.frames)
@@ -279,15 +292,18 @@ def main() -> None:
     print("| decode only (PyAV → RGB), the ceiling | "
           + " | ".join(fmt_rates([decode_fps(p, args.frames) for _ in range(args.repeat)]) for p in clips.values())
           + " | |", flush=True)
+    cpu_rows = []
     for spec in specs:
-        cells, notes = [], set()
+        cells, cpu_cells, notes = [], [], set()
         for label in clips:
             use = decoded[label][: args.tv_frames] if spec.startswith(("torchvision", "detectron2")) else decoded[label]
-            rates, note = speed(spec, use, 1 if spec.startswith(("torchvision", "detectron2")) else args.repeat)
+            rates, cpu_ms, note = speed(spec, use, 1 if spec.startswith(("torchvision", "detectron2")) else args.repeat)
             cells.append(fmt_rates(rates))
+            cpu_cells.append(f"{np.median(cpu_ms):.0f}" if cpu_ms else "n/a")
             if note:
                 notes.add(note)
         print(f"| {spec} | " + " | ".join(cells) + f" | {'; '.join(sorted(notes))} |", flush=True)
+        cpu_rows.append(f"| {spec} | " + " | ".join(cpu_cells) + " |")
     from pose3d_cli.keypoints import DEFAULT_DETECTOR, detect_people, get_detector
 
     cells = []
@@ -303,9 +319,12 @@ def main() -> None:
     finally:
         det.close()
     print("| detect_people end to end (decode + default detector + tracking) | " + " | ".join(cells) + " | |")
+    print("\n## CPU time per frame, ms (this process, all threads; median of the passes above). On a busy "
+          "machine wall-clock rates fall while this stays put: with 2 free cores a backend runs at between "
+          "1000/ms and 2000/ms frames/s.\n")
+    print("| backend, mode | " + " | ".join(clips) + " |\n|---|" + "---|" * len(clips))
+    print("\n".join(cpu_rows))
     print(f"\nload average at end of the tables: {os.getloadavg()[0]:.2f}")
-    if args.memory:
-        memory_table(work, args.long_detect)
 
 
 def memory_table(work: Path, long_detect: bool) -> None:
