@@ -222,7 +222,7 @@ def speed_clips(work: Path, frames: int) -> dict[str, Path]:
              "sports2d 1280x720 (2 people)": (SOURCE, "scale=1280:720", 60)}
     out = {}
     for label, (src, vf, first) in clips.items():
-        path = work / (label.split(" (")[0].replace(" ", "_") + ".mp4")
+        path = work / (label.split(" (")[0].replace(" ", "_") + f"_{frames}f.mp4")
         if not path.exists():
             run_ffmpeg(["-i", str(src), "-an", "-vf", f"select=gte(n\\,{first}),{vf}", "-frames:v", str(frames),
                         "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", str(path)])
@@ -288,6 +288,9 @@ def speed_tables(work: Path, specs: list[str], args: argparse.Namespace) -> None
           "detector only\n")
     clips = speed_clips(work, args.frames)
     decoded = {label: list(iter_frames(path)) for label, path in clips.items()}
+    for label, frames in decoded.items():
+        if len(frames) != args.frames:
+            raise SystemExit(f"{clips[label]}: {len(frames)} frames where {args.frames} were asked for")
     print("| backend, mode | " + " | ".join(clips) + " | note |\n|---|" + "---|" * (len(clips) + 1))
     print("| decode only (PyAV → RGB), the ceiling | "
           + " | ".join(fmt_rates([decode_fps(p, args.frames) for _ in range(args.repeat)]) for p in clips.values())
@@ -313,8 +316,8 @@ def speed_tables(work: Path, specs: list[str], args: argparse.Namespace) -> None
             rates = []
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
-                detect_people(path, detector=det, progress=False, min_presence=0, min_frames=0)
-                rates.append(args.frames / (time.perf_counter() - t0))
+                people = detect_people(path, detector=det, progress=False, min_presence=0, min_frames=0)
+                rates.append(people.num_frames / (time.perf_counter() - t0))
             cells.append(fmt_rates(rates))
     finally:
         det.close()
