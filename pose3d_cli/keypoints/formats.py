@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_cli.errors import InputError
-from pose3d_cli.io.keypoint_file import KeypointTrack, load_keypoints
+from pose3d_cli.io.keypoint_file import KeypointTrack, PeopleTracks, load_people_keypoints
 
 BODY25_TO_COCO17 = (0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11)
 OPENPOSE18_TO_COCO17 = (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10)
@@ -44,12 +44,18 @@ def _natural(name: str) -> list:
 
 
 def _read_json(path: Path):
+    """The decoded JSON of ``path``: a regular file of at most ``MAX_JSON_BYTES`` (512 MiB)."""
+    from pose3d_cli.io.bounded import MAX_JSON_BYTES, read_bytes_bounded
+
+    data = read_bytes_bounded(path, what="keypoint JSON file", max_bytes=MAX_JSON_BYTES)
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not readable JSON ({exc.__class__.__name__}: {str(exc)[:100]}); give a COCO "
                          "keypoint JSON or an OpenPose *_keypoints.json") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to be keypoints; give a COCO keypoint JSON or an "
+                         "OpenPose *_keypoints.json") from None
 
 
 def _frame_size(path: Path, source_video, frame_size, fps):
@@ -169,29 +175,41 @@ def load_openpose_folder(path: str | Path, source_video=None, frame_size=None, f
     return _track(path, per_frame, width, height, fps, "openpose", min_score)
 
 
-def load_any_keypoints(path: str | Path, video: str | None = None, *, source_video=None,
-                       frame_size: tuple[int, int] | None = None, fps: float | None = None) -> KeypointTrack:
-    """Read 2D keypoints in any supported format.
+def load_any_people(path: str | Path, video: str | None = None, *, source_video=None,
+                    frame_size: tuple[int, int] | None = None, fps: float | None = None) -> PeopleTracks:
+    """Read 2D keypoints in any supported format, every person in them.
 
     * a folder → OpenPose per-frame JSON; ``.json`` → COCO-style keypoint JSON (or a single
       OpenPose frame);
-    * anything else → :func:`pose3d_cli.io.keypoint_file.load_keypoints` (the project's ``.npz``
-      or the VideoPose3D custom ``.npz``; ``video`` picks one video of a multi-video file).
+    * anything else → :func:`pose3d_cli.io.keypoint_file.load_people_keypoints` (the project's
+      ``.npz`` or the VideoPose3D custom ``.npz``; ``video`` picks one video of a multi-video
+      file).
 
     Args:
         source_video: the video the keypoints belong to (probed for size and fps of JSON input).
         frame_size: ``(width, height)`` in pixels for JSON input without ``source_video``.
-        fps: frame rate for JSON input (default: the video's, else 30).
+        fps: frame rate (JSON input: default the video's, else 30; other files: overrides theirs).
     """
+    from dataclasses import replace
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder; give a keypoint .npz, a COCO keypoint .json or an "
                          "OpenPose output folder")
     if path.is_dir():
-        return load_openpose_folder(path, source_video, frame_size, fps)
+        return PeopleTracks.one(load_openpose_folder(path, source_video, frame_size, fps))
     if path.suffix.lower() == ".json":
         data = _read_json(path)
         if isinstance(data, dict) and "people" in data:
             raise InputError(f"{path}: a single OpenPose frame; give the folder holding all its frames")
-        return load_coco_json(path, source_video, frame_size, fps)
-    return load_keypoints(path, video=video)
+        return PeopleTracks.one(load_coco_json(path, source_video, frame_size, fps))
+    people = load_people_keypoints(path, video=video)
+    if fps is not None:
+        people = people.replace_tracks(replace(t, fps=float(fps)) for t in people.tracks)
+    return people
+
+
+def load_any_keypoints(path: str | Path, video: str | None = None, *, source_video=None,
+                       frame_size: tuple[int, int] | None = None, fps: float | None = None) -> KeypointTrack:
+    """The main person of :func:`load_any_people`."""
+    return load_any_people(path, video, source_video=source_video, frame_size=frame_size, fps=fps).main_track
