@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -100,20 +100,30 @@ def _row(action: str, sums: dict, frames: int, vel_frames: int, sequences: int) 
                         mpjve_mm=sums["mpjve_mm"] / vel_frames if vel_frames else None)
 
 
-def evaluate_table(model, sequences: Sequence[SequencePair], layout_in: str, layout_out: str,
-                   flip: bool, device=None) -> EvaluationTable:
-    """Per-action errors of ``model`` (a :class:`~pose3d_cli.lifting.model.TemporalModel`) on
-    ``sequences`` (root-relative camera-frame targets, metres), in millimetres."""
+def lifted_sequences(model, sequences: Sequence, layout_in: str, layout_out: str, flip: bool,
+                     device=None) -> Iterator[tuple[object, np.ndarray, np.ndarray]]:
+    """The one evaluation loop (``pose3d evaluate`` and training validation): per sequence
+    (anything with ``kpts_norm (T, J_in, 2)`` and ``pose_cam_m (T, J_out, 3)``), yield
+    ``(sequence, prediction, target)`` as float64 metres, the prediction through the project's
+    :func:`~pose3d_cli.lifting.predict.predict` and the target made root-relative (the raw
+    output is not re-centred, as in the paper)."""
     from pose3d_cli.lifting.predict import predict
 
-    if not sequences:
-        raise InputError("no sequences to evaluate; check --subjects-test and --actions")
-    groups: dict[str, dict] = {}
     for seq in sequences:
         pred = predict(model, seq.kpts_norm, layout_in=layout_in, layout_out=layout_out, flip=flip,
                        device=device).astype(np.float64)
         target = seq.pose_cam_m.astype(np.float64)
-        target = target - target[:, :1]
+        yield seq, pred, target - target[:, :1]
+
+
+def evaluate_table(model, sequences: Sequence[SequencePair], layout_in: str, layout_out: str,
+                   flip: bool, device=None) -> EvaluationTable:
+    """Per-action errors of ``model`` (a :class:`~pose3d_cli.lifting.model.TemporalModel`) on
+    ``sequences`` (root-relative camera-frame targets, metres), in millimetres."""
+    if not sequences:
+        raise InputError("no sequences to evaluate; check --subjects-test and --actions")
+    groups: dict[str, dict] = {}
+    for seq, pred, target in lifted_sequences(model, sequences, layout_in, layout_out, flip, device):
         errs = _sequence_errors(pred, target)
         g = groups.setdefault(action_group(seq.action), {"sums": dict.fromkeys(PROTOCOLS, 0.0),
                                                          "frames": 0, "vel": 0, "n": 0})

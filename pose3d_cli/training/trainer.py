@@ -287,14 +287,10 @@ def validation_mpjpe(model: TemporalModel, clips: Sequence[ClipLike], layout_in:
     """Frame-weighted MPJPE in metres of ``model`` over whole clips, predicted through the
     project's one :func:`~pose3d_cli.lifting.predict.predict` (padding, windows, flip) against
     root-relative targets (the raw output is not re-centred, as in the paper)."""
-    from pose3d_cli.lifting.predict import predict
+    from pose3d_cli.training.evaluate import lifted_sequences
 
     total, frames = 0.0, 0
-    for clip in clips:
-        pred = np.asarray(predict(model, clip.kpts_norm, layout_in=layout_in, layout_out=layout_out,
-                                  flip=flip), dtype=np.float64)
-        target = clip.pose_cam_m.astype(np.float64)
-        target = target - target[:, :1]
+    for _, pred, target in lifted_sequences(model, clips, layout_in, layout_out, flip):
         total += float(np.linalg.norm(pred - target, axis=-1).mean()) * len(target)
         frames += len(target)
     if frames == 0:

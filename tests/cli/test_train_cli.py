@@ -42,8 +42,8 @@ def test_train_then_resume_then_evaluate(files, tmp_path, capsys):
     assert "epoch   1/2" in text and "epoch   2/2" in text and "samples/s" in text
     for name in ("last.pt", "best.pt", "curve.png", "log.json"):
         assert (out / name).is_file(), name
-    # The same --out again without --resume is refused in one line.
-    assert main(base + ["--epochs", "2"]) == 2
+    # The same --out again without --resume is refused in one line (4: an output that exists).
+    assert main(base + ["--epochs", "2"]) == 4
     _one_line_error(capsys, str(out), "--resume")
     # Resume to 3 epochs: only the third runs, the log holds all three.
     assert main(base + ["--epochs", "3", "--resume", "--quiet"]) == 0
@@ -78,7 +78,7 @@ def test_train_then_resume_then_evaluate(files, tmp_path, capsys):
         log["best_valid_mpjpe_mm"], rel=1e-4)
     # An existing --json is not clobbered.
     assert main(["evaluate", "--checkpoint", str(out / "best.pt"), "--data-3d", str(files["3d"]),
-                 "--data-2d", str(files["det"]), "--json", str(report_path), "--flip", "off"]) == 2
+                 "--data-2d", str(files["det"]), "--json", str(report_path), "--flip", "off"]) == 4
     _one_line_error(capsys, "--overwrite")
 
 
