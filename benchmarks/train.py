@@ -77,7 +77,7 @@ def _measure(files: dict, semi: bool, args, out: Path) -> dict:
     seconds = time.perf_counter() - t
     per_step = args.batch_size * (2 if semi else 1)
     return {"samples_s": per_step * args.steps / seconds, "ms_step": 1000 * seconds / args.steps,
-            "per_step": per_step, "device": str(run.device), "loop_rate": stats["samples_per_s"]}
+            "per_step": per_step, "device": str(run.device), "loop_rate": stats.samples_per_s}
 
 
 def main(argv=None) -> int:

@@ -301,6 +301,26 @@ def validation_mpjpe(model: TemporalModel, clips: Sequence[ClipLike], layout_in:
 # --------------------------------------------------------------------------------- the loop
 
 
+@dataclass(frozen=True)
+class EpochStats:
+    """What one training epoch did (losses are means per labelled sample).
+
+    Attributes:
+        train_loss_m: pose loss (MPJPE, metres). train_traj_loss: trajectory loss (1/z weighted).
+        train_reproj_loss: back-projection loss (semi-supervised). train_bone_loss_m: bone-length loss.
+        samples_per_s: training throughput. seconds: wall time. bn_momentum, lr: the schedule's values.
+    """
+
+    train_loss_m: float
+    samples_per_s: float
+    seconds: float
+    bn_momentum: float
+    lr: float
+    train_traj_loss: float = 0.0
+    train_reproj_loss: float = 0.0
+    train_bone_loss_m: float = 0.0
+
+
 class TrainingRun:
     """State of one training run: models, optimiser, samplers, curves. :func:`train` drives it
     epoch by epoch; benchmarks call :meth:`train_epoch` directly."""
@@ -414,7 +434,7 @@ class TrainingRun:
             if empty:
                 raise InputError("the unlabelled data yields no windows; add longer sequences")
 
-    def train_epoch(self) -> dict:
+    def train_epoch(self) -> EpochStats:
         cfg, dev = self.config, self.device
         self.model_train.train()
         momentum = bn_momentum(self.epoch, cfg.epochs, cfg.bn_momentum_start, cfg.bn_momentum_end)
@@ -498,10 +518,10 @@ class TrainingRun:
             bar.close()
         seconds = time.perf_counter() - start
         labelled = max(n_samples if unlabelled is None else n_samples / 2, 1) / self.dist.world_size
-        stats = {"train_loss_m": sums["loss"] / labelled, "samples_per_s": n_samples / max(seconds, 1e-9),
-                 "seconds": seconds, "bn_momentum": momentum, "lr": self.lr,
-                 "train_traj_loss": sums["traj"] / labelled, "train_reproj_loss": sums["reproj"] / labelled,
-                 "train_bone_loss_m": sums["bone"] / labelled}
+        stats = EpochStats(train_loss_m=sums["loss"] / labelled, samples_per_s=n_samples / max(seconds, 1e-9),
+                           seconds=seconds, bn_momentum=momentum, lr=self.lr,
+                           train_traj_loss=sums["traj"] / labelled, train_reproj_loss=sums["reproj"] / labelled,
+                           train_bone_loss_m=sums["bone"] / labelled)
         if n_samples == 0:
             raise InputError("the training data yields no windows; use longer sequences or a smaller --arch")
         return stats
@@ -580,7 +600,7 @@ def train(config: TrainConfig, data: TrainingData, out_dir: str | Path, *, resum
         due = (run.epoch + 1) % config.validate_every == 0 or last_epoch
         valid = run.validate() if (dist.is_main and due) else float("nan")
         run.epoch += 1
-        for key, value in (("epoch", run.epoch), ("valid_mpjpe_m", valid), *stats.items()):
+        for key, value in (("epoch", run.epoch), ("valid_mpjpe_m", valid), *asdict(stats).items()):
             if key in run.curves:
                 run.curves[key].append(float(value))
         improved = valid < run.best
@@ -599,7 +619,7 @@ def train(config: TrainConfig, data: TrainingData, out_dir: str | Path, *, resum
             if on_epoch is not None:
                 on_epoch(run.epoch, {k: v[-1] for k, v in run.curves.items() if v})
             log.info("epoch %d: train %.1f mm, valid %.1f mm, %.0f samples/s", run.epoch,
-                     stats["train_loss_m"] * 1000, valid * 1000, stats["samples_per_s"])
+                     stats.train_loss_m * 1000, valid * 1000, stats.samples_per_s)
         if dist.active:
             torch.distributed.barrier()
     run.model_eval.load_state_dict(_unwrap(run.model_train).state_dict())
