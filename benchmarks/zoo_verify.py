@@ -30,16 +30,16 @@ from pathlib import Path
 
 
 def _make_file(path: Path) -> None:
-    import numpy as np
+    """A 243-frame file written as the published ones were (legacy torch format, numpy 1.x names,
+    the pickled RandomState object run.py saves)."""
     import torch
 
+    from pose3d_cli.lifting.checkpoint import save_videopose3d_checkpoint
     from pose3d_cli.lifting.model import ArchSpec, TemporalModel
 
     torch.manual_seed(0)
     model = TemporalModel(ArchSpec(filter_widths=(3, 3, 3, 3, 3), channels=1024))
-    torch.save({"epoch": 80, "lr": 1e-3, "random_state": np.random.RandomState(0).get_state(),
-                "optimizer": torch.optim.Adam(model.parameters(), amsgrad=True).state_dict(),
-                "model_pos": model.state_dict(), "model_traj": None}, path)
+    save_videopose3d_checkpoint(path, model, epoch=80, legacy_format=True, old_numpy=True)
 
 
 def _median_s(fn, repeats: int) -> float:

@@ -18,8 +18,8 @@ def test_mocap_then_info(shared_dir, tmp_path, capsys):
         assert (tmp_path / name).is_file()
     det = np.load(tmp_path / "data_2d_tiny_det.npz", allow_pickle=True)
     assert det["metadata"].item()["layout_name"] == "coco"
-    # an existing output is not clobbered: one line, exit code 2
-    assert main(args) == 2
+    # an existing output is not clobbered: one line, exit code 4 (an output that cannot be written)
+    assert main(args) == 4
     err = capsys.readouterr().err
     assert err.startswith("pose3d: error:") and "--overwrite" in err and err.count("\n") == 1
     assert main(args + ["--overwrite", "--noise", "none", "--quiet"]) == 0
