@@ -322,9 +322,9 @@ def speed_tables(work: Path, specs: list[str], args: argparse.Namespace) -> None
     finally:
         det.close()
     print("| detect_people end to end (decode + default detector + tracking) | " + " | ".join(cells) + " | |")
-    print("\n## CPU time per frame, ms (this process, all threads; median of the passes above). On a busy "
-          "machine wall-clock rates fall while this stays put: with 2 free cores a backend runs at between "
-          "1000/ms and 2000/ms frames/s.\n")
+    print("\n## CPU time per frame, ms (this process, all threads; median of the passes above). Time slices "
+          "taken by other processes do not count here, but contention (shared caches and cores) still inflates "
+          "it: on a busy machine both tables are pessimistic.\n")
     print("| backend, mode | " + " | ".join(clips) + " |\n|---|" + "---|" * len(clips))
     print("\n".join(cpu_rows))
     print(f"\nload average at end of the tables: {os.getloadavg()[0]:.2f}")
