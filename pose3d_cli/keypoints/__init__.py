@@ -1,14 +1,20 @@
-"""2D keypoints from video: the detector registry and :func:`detect_video`.
+"""2D keypoints from video: the detector registry, :func:`detect_people` and :func:`detect_video`.
 
 Backends (one module each; their heavy imports happen only when one is built):
 
-================ ============================================== =====================
-name             model                                          needs
-================ ============================================== =====================
-``mediapipe``    BlazePose full, weights inside the wheel       ``mediapipe==0.10.21``
-``torchvision``  Keypoint R-CNN ResNet-50-FPN (COCO)            ``torchvision==0.28.0``
-``detectron2``   Keypoint R-CNN R-101-FPN 3x (the paper's path) detectron2 from source
-================ ============================================== =====================
+===================== ================================================== =======================
+name                  model                                              needs
+===================== ================================================== =======================
+``movenet-blazepose`` MoveNet MultiPose boxes + BlazePose full landmarks  ``ai-edge-litert``,
+                      on each person's crop (default; every person)       mediapipe's wheel
+``movenet``           MoveNet MultiPose Lightning alone (fast mode)       ``ai-edge-litert``
+``mediapipe``         BlazePose full, one person per frame                ``mediapipe==0.10.21``
+``torchvision``       Keypoint R-CNN ResNet-50-FPN (COCO)                 ``torchvision==0.28.0``
+``detectron2``        Keypoint R-CNN R-101-FPN 3x (the paper's path)      detectron2 from source
+===================== ================================================== =======================
+
+Every backend returns all the people it finds per frame; :mod:`pose3d_cli.keypoints.tracking`
+gives them identities over time.
 """
 
 from __future__ import annotations
