@@ -178,10 +178,10 @@ def evaluate_sequences(model_pos: TemporalModel, sequences: Sequence[ViewSequenc
             sums["traj"] += float((np.linalg.norm(tr - true, axis=-1) / true[:, 2]).mean()) * n
         frames += n
     f = max(frames, 1)
-    return HeldOutErrors(p_mpjpe_limbs_mm=sums["lim"] / f * 1000, p_mpjpe_mm=sums["p"] / f * 1000,
-                         mpjpe_mm=sums["m"] / f * 1000,
-                         traj_rel_err=sums["traj"] / f if model_traj is not None else None,
-                         frames=frames)
+    return HeldOutErrors(p_mpjpe_limbs_mm=float(sums["lim"] / f * 1000), p_mpjpe_mm=float(sums["p"] / f * 1000),
+                         mpjpe_mm=float(sums["m"] / f * 1000),
+                         traj_rel_err=float(sums["traj"] / f) if model_traj is not None else None,
+                         frames=int(frames))
 
 
 # ----------------------------------------------------------------------------------- training
