@@ -242,8 +242,13 @@ def train_online(config: OnlineConfig, clips: Sequence[Clip], out_dir: str | Pat
     if resume and last.is_file():
         ck = load_checkpoint(last)
         st = ck.training_state or {}
-        if st.get("config") != config.to_dict():
-            raise ValueError(f"{last}: was trained with other settings; use a new output folder")
+        saved = dict(st.get("config") or {})
+        saved.pop("epochs", None)
+        now = config.to_dict()
+        now.pop("epochs")
+        if saved != now:
+            raise ValueError(f"{last}: was trained with other settings (only --epochs may change on "
+                             "resume); use a new output folder")
         model.load_state_dict(ck.model_pos.state_dict())
         if traj is not None and ck.model_traj is not None:
             traj.load_state_dict(ck.model_traj.state_dict())

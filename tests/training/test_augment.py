@@ -159,3 +159,26 @@ def test_view_sequences_are_deterministic_and_in_frame(clips):
     cfg = ViewConfig(distance_m=(3.0, 3.0), steep_p=0.0, elevation_deg=(0.0, 0.0))
     level = view_sequences(clips[:1], seed=1, views_per_segment=1, segment_frames=400, view=cfg)
     assert all(np.median(v.pose_cam_m[:, 0, 2]) < 6 for v in level)
+
+
+def test_online_training_resumes_exactly(clips, tmp_path):
+    """Two epochs in one go give the same weights as one epoch, then a resumed second one."""
+    import torch
+
+    from pose3d_cli.lifting.checkpoint import load_checkpoint
+    from pose3d_cli.training.online import OnlineConfig, train_online
+
+    torch.set_num_threads(1)
+    cfg = OnlineConfig(filter_widths=(3, 3), channels=16, traj_channels=8, outputs=4, batch_size=4,
+                       batches_per_epoch=2, epochs=2)
+    a = train_online(cfg, clips, tmp_path / "a")
+    from dataclasses import replace
+
+    train_online(replace(cfg, epochs=1), clips, tmp_path / "b")
+    b = train_online(cfg, clips, tmp_path / "b", resume=True)
+    ka, kb = load_checkpoint(a.checkpoint), load_checkpoint(b.checkpoint)
+    for (n, x), (_, y) in zip(ka.model_pos.state_dict().items(), kb.model_pos.state_dict().items()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=n)
+    for (n, x), (_, y) in zip(ka.model_traj.state_dict().items(), kb.model_traj.state_dict().items()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=n)
+    assert b.curves["epoch"] == [1, 2]
