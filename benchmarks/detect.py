@@ -230,8 +230,8 @@ def speed_clips(work: Path, frames: int) -> dict[str, Path]:
     return out
 
 
-SPECS = ["movenet-blazepose", "movenet-blazepose,redetect_every=1", "movenet", "movenet,input_size=384",
-         "movenet,input_size=256", "mediapipe", "torchvision", "detectron2"]
+SPECS = ["movenet-blazepose", "movenet-blazepose,redetect_every=1", "movenet-blazepose,redetect_every=8", "movenet",
+         "movenet,input_size=384", "movenet-fast", "mediapipe", "torchvision", "detectron2"]
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ name                  model                                              needs
 ===================== ================================================== =======================
 ``movenet-blazepose`` MoveNet MultiPose boxes + BlazePose full landmarks  ``ai-edge-litert``,
                       on each person's crop (default; every person)       mediapipe's wheel
-``movenet``           MoveNet MultiPose Lightning alone (fast mode)       ``ai-edge-litert``
+``movenet``           MoveNet MultiPose Lightning alone, input 512        ``ai-edge-litert``
+``movenet-fast``      the same at 256 px (fast mode, large people only)   ``ai-edge-litert``
 ``mediapipe``         BlazePose full, one person per frame                ``mediapipe==0.10.21``
 ``torchvision``       Keypoint R-CNN ResNet-50-FPN (COCO)                 ``torchvision==0.28.0``
 ``detectron2``        Keypoint R-CNN R-101-FPN 3x (the paper's path)      detectron2 from source
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 DETECTORS: dict[str, tuple[str, str]] = {
     "movenet-blazepose": ("pose3d_cli.keypoints.topdown_backend", "TopDownDetector"),
     "movenet": ("pose3d_cli.keypoints.movenet_backend", "MoveNetDetector"),
+    "movenet-fast": ("pose3d_cli.keypoints.movenet_backend", "MoveNetFastDetector"),
     "mediapipe": ("pose3d_cli.keypoints.mediapipe_backend", "MediaPipeDetector"),
     "torchvision": ("pose3d_cli.keypoints.torchvision_backend", "TorchvisionDetector"),
     "detectron2": ("pose3d_cli.keypoints.detectron2_backend", "Detectron2Detector"),
