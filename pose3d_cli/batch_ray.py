@@ -32,9 +32,12 @@ the end; with one, the driver joins that cluster and only disconnects from it at
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -158,27 +161,41 @@ def run_ray(todo: list[ClipJob], kwargs: dict[str, Any], model_kw: dict[str, Any
 
     if not todo:
         return
-    # A bad --checkpoint fails here, once, not in every worker (device cpu: the driver of a GPU
-    # cluster need not have a GPU itself).
-    probe = Models.load(**{**model_kw, "device": "cpu"}, need_detector=False)
+    if address is not None and not ray.is_initialized():
+        if address.startswith("ray://") and importlib.util.find_spec("grpc") is None:
+            raise BackendUnavailableError(f"--ray-address {address}: a ray:// address needs Ray Client, which "
+                                          f'is not installed here; install it with: pip install "ray[client]=='
+                                          f'{ray.__version__}" (or give the cluster\'s HOST:6379 address)')
+        check_reachable(address)
+    # A bad --checkpoint or --device fails here, once, not in every worker (a CUDA device is
+    # checked on CPU: the driver of a GPU cluster need not have a GPU itself).
+    cuda = str(model_kw.get("device", "auto")).lower().startswith("cuda")
+    probe = Models.load(**{**model_kw, **({"device": "cpu"} if cuda else {})}, need_detector=False)
     worker_kw = _worker_model_kw(model_kw, probe.checkpoint_name)
     del probe
 
     started = False
+    t0 = time.perf_counter()
     if not ray.is_initialized():
+        on_term = signal.getsignal(signal.SIGTERM)
         try:
             if address is None:
                 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
                 ray.init(address="local", num_cpus=jobs * CPUS_PER_WORKER, include_dashboard=False,
                          log_to_driver=False, logging_level=logging.WARNING)
             else:
-                check_reachable(address)
                 ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray instance"
             raise BackendUnavailableError(f"--engine ray: could not start or join {where}: {_short(exc)}; "
                                           "check --ray-address and that `ray status` works there") from None
+        finally:
+            # Ray's core installs a C-level SIGTERM handler that prints a stack dump and exits;
+            # the batch's own (SIGTERM → the Ctrl-C path: end the workers, exit 130) goes back.
+            if on_term is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, on_term)
         started = True
+        log.debug("Ray %s in %.1f s", "joined" if address else "started", time.perf_counter() - t0)
     try:
         _drive(ray, todo, kwargs, worker_kw, jobs=jobs, address=address, on_report=on_report)
     finally:
@@ -227,6 +244,7 @@ def _drive(ray, todo: list[ClipJob], kwargs: dict[str, Any], worker_kw: dict[str
     def want_workers() -> int:
         return min(jobs, len(queue) + len(running)) - len(starting) - len(idle) - len(running)
 
+    t0 = time.perf_counter()
     for _ in range(min(jobs, len(queue))):
         start_worker()
     try:
@@ -258,6 +276,8 @@ def _drive(ray, todo: list[ClipJob], kwargs: dict[str, Any], worker_kw: dict[str
                         log.warning("a Ray worker on %s could not load the models: %s", info["host"], info["error"])
                         ray.kill(actor)
                         continue
+                    log.debug("Ray worker %s:%d ready after %.1f s", info["host"], info["pid"],
+                              time.perf_counter() - t0)
                     versions.add(info["version"])
                     if len(versions) > 1:
                         log.warning("the Ray workers run different pose3d versions (%s); install the same "
@@ -295,8 +315,10 @@ def _drive(ray, todo: list[ClipJob], kwargs: dict[str, Any], worker_kw: dict[str
                     ray.kill(actor)
                     idle.remove(actor)
     finally:
-        # Ends this batch's workers, mid-clip ones too (Ctrl-C, an error): a killed clip leaves
-        # no done-marker, so it is processed again by the next run.
+        # Ends this batch's workers, mid-clip ones too (Ctrl-C, an error). Ray cannot interrupt
+        # a running method of a plain actor, so they are killed: a killed clip has no
+        # done-marker (processed again by the next run) and leaves at most hidden temporary
+        # files, which the next writer of the same output removes.
         for actor in [*starting.values(), *idle, *(a for a, _ in running.values())]:
             try:
                 ray.kill(actor)
