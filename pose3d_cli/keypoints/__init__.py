@@ -257,9 +257,12 @@ def person_keypoint_track(person, width: int, height: int, fps: float, min_score
     low = person.present[:, None] & (scores < min_score)
     low &= (person.present[:, None] & ~low).any(axis=0, keepdims=True)  # joints seen well somewhere
     kp[low] = np.nan
-    track = KeypointTrack(keypoints_px=kp, scores=scores, width=width, height=height, fps=fps, layout="coco17",
-                          boxes=person.boxes, box_scores=person.box_scores, filled_frames=np.zeros(len(kp), bool),
-                          filled_joints=np.zeros(kp.shape[:2], bool), person_id=int(person.person_id), **meta)
+    # A joint never seen well keeps its raw values, marked filled (score 0): nothing better to use.
+    never = person.present[:, None] & (scores < min_score) & ~low
+    track = KeypointTrack(keypoints_px=kp, scores=np.where(never, 0.0, scores).astype(np.float32), width=width,
+                          height=height, fps=fps, layout="coco17", boxes=person.boxes, box_scores=person.box_scores,
+                          filled_frames=np.zeros(len(kp), bool), filled_joints=never,
+                          person_id=int(person.person_id), **meta)
     return clean_track(track, max_gap_s=max_gap_s)
 
 

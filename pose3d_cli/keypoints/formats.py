@@ -1,7 +1,7 @@
 """2D keypoints produced elsewhere: COCO-style keypoint JSON and OpenPose per-frame JSON.
 
-Both are turned into a :class:`~pose3d_cli.io.keypoint_file.KeypointTrack` (COCO-17, pixels)
-through the same person selection and gap filling as ``pose3d detect``
+Both are turned into :class:`~pose3d_cli.io.keypoint_file.PeopleTracks` (COCO-17, pixels, every
+person) through the same tracking and gap filling as ``pose3d detect``
 (:mod:`pose3d_cli.keypoints.tracking`). Neither format stores the frame size (nor, for
 OpenPose, the frame rate): give the video they came from (``source_video``, probed) or
 ``frame_size=(w, h)``.
@@ -86,19 +86,30 @@ def _detections(kpts: np.ndarray, box_xywh=None, score=None):
     return Detection(box, s, kpts)
 
 
-def _track(path: Path, per_frame, width, height, fps, detector: str, min_score: float) -> KeypointTrack:
-    from pose3d_cli.keypoints.tracking import fill_gaps, select_main_person
+def _people(path: Path, per_frame, width, height, fps, detector: str, min_score: float) -> PeopleTracks:
+    """Every person in per-frame detections, tracked as ``pose3d detect`` tracks them
+    (:func:`~pose3d_cli.keypoints.tracking.track_people`): NaN where absent, short gaps bridged."""
+    from pose3d_cli.errors import NoPersonError
+    from pose3d_cli.keypoints import person_keypoint_track
+    from pose3d_cli.keypoints.tracking import main_person_index, track_people
 
-    person = select_main_person(per_frame, max_gap=max(1, round(fps)), source=str(path))
-    filled = fill_gaps(person.keypoints, person.present, min_score=min_score)
-    return KeypointTrack(keypoints_px=filled.keypoints_px, scores=filled.scores, width=width, height=height,
-                         fps=fps, boxes=person.boxes, box_scores=person.box_scores,
-                         filled_frames=filled.filled_frames, filled_joints=filled.filled_joints,
-                         detector=detector, source=str(path))
+    # Spurious tracks (detector noise) are dropped as in `pose3d detect`, but a short clip keeps
+    # a person seen in half its frames.
+    short = min(10, max(1, len(per_frame) // 2))
+    people = track_people(per_frame, fps, frame_size=(width, height), min_track_frames=short, min_track_s=0.0)
+    if not people:
+        raise NoPersonError(f"{path}: no person is in enough of its {len(per_frame)} frames to lift (at least "
+                            f"{short}); check the keypoint file")
+    tracks = tuple(person_keypoint_track(p, width, height, fps, min_score=min_score, detector=detector,
+                                         source=str(path)) for p in people)
+    return PeopleTracks(tracks, main_person_index(people))
 
 
 def _coco_kpts(path: Path, values) -> np.ndarray:
-    arr = np.asarray(values, np.float32).reshape(-1)
+    try:
+        arr = np.asarray(values, np.float32).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: a COCO 'keypoints' entry is not a list of numbers") from None
     if arr.size != 51:
         raise InputError(f"{path}: a COCO keypoint entry has {arr.size} values, expected 51 (17 × x, y, v)")
     kp = arr.reshape(17, 3).copy()
@@ -109,20 +120,28 @@ def _coco_kpts(path: Path, values) -> np.ndarray:
 
 
 def load_coco_json(path: str | Path, source_video=None, frame_size=None, fps=None,
-                   min_score: float = 0.3) -> KeypointTrack:
-    """Read a COCO-style keypoint JSON (results list or annotation file) as one person's track."""
+                   min_score: float = 0.3) -> PeopleTracks:
+    """Read a COCO-style keypoint JSON (results list or annotation file): every person in it."""
     path = Path(path)
     data = _read_json(path)
     if isinstance(data, dict) and "annotations" in data:
         images = data.get("images") or []
-        if not images:
-            raise InputError(f"{path}: a COCO annotation file without 'images'; cannot order the frames")
+        if not isinstance(images, list) or not images or not all(isinstance(im, dict) and "id" in im
+                                                                   for im in images):
+            raise InputError(f"{path}: a COCO annotation file needs an 'images' list of {{'id', 'file_name', "
+                             "'width', 'height'}} entries to order the frames")
         images = sorted(images, key=lambda im: _natural(str(im.get("file_name", im.get("id")))))
         index = {im["id"]: t for t, im in enumerate(images)}
         n = len(images)
         if source_video is None and frame_size is None:
-            frame_size = (images[0]["width"], images[0]["height"])
+            try:
+                frame_size = (int(images[0]["width"]), int(images[0]["height"]))
+            except (KeyError, TypeError, ValueError):
+                raise InputError(f"{path}: the first image has no integer 'width'/'height'; give the frame size "
+                                 "or the video the keypoints came from") from None
         anns = data["annotations"]
+        if not isinstance(anns, list):
+            raise InputError(f"{path}: 'annotations' is not a list")
     elif isinstance(data, list):
         anns = data
         ids = [a.get("image_id") for a in anns if isinstance(a, dict)]
@@ -141,12 +160,12 @@ def load_coco_json(path: str | Path, source_video=None, frame_size=None, fps=Non
         det = _detections(_coco_kpts(path, a["keypoints"]), a.get("bbox"), a.get("score"))
         if det is not None:
             per_frame[index[a["image_id"]]].append(det)
-    return _track(path, per_frame, width, height, fps, "coco-json", min_score)
+    return _people(path, per_frame, width, height, fps, "coco-json", min_score)
 
 
 def load_openpose_folder(path: str | Path, source_video=None, frame_size=None, fps=None,
-                         min_score: float = 0.3) -> KeypointTrack:
-    """Read an OpenPose output folder (one ``*_keypoints.json`` per frame) as one person's track."""
+                         min_score: float = 0.3) -> PeopleTracks:
+    """Read an OpenPose output folder (one ``*_keypoints.json`` per frame): every person in it."""
     path = Path(path)
     files = sorted((p for p in path.iterdir() if p.suffix == ".json"), key=lambda p: _natural(p.name))
     if not files:
@@ -155,11 +174,14 @@ def load_openpose_folder(path: str | Path, source_video=None, frame_size=None, f
     per_frame = []
     for f in files:
         data = _read_json(f)
-        if not isinstance(data, dict) or "people" not in data:
+        if not isinstance(data, dict) or not isinstance(data.get("people"), list):
             raise InputError(f"{f}: not an OpenPose keypoint file (no 'people' list)")
         dets = []
         for person in data["people"]:
-            arr = np.asarray(person.get("pose_keypoints_2d", []), np.float32).reshape(-1)
+            try:
+                arr = np.asarray(person.get("pose_keypoints_2d", []), np.float32).reshape(-1)
+            except (AttributeError, TypeError, ValueError):
+                raise InputError(f"{f}: a person's pose_keypoints_2d is not a list of numbers") from None
             if arr.size == 75:
                 mapping = BODY25_TO_COCO17
             elif arr.size == 54:
@@ -172,7 +194,7 @@ def load_openpose_folder(path: str | Path, source_video=None, frame_size=None, f
             if det is not None:
                 dets.append(det)
         per_frame.append(dets)
-    return _track(path, per_frame, width, height, fps, "openpose", min_score)
+    return _people(path, per_frame, width, height, fps, "openpose", min_score)
 
 
 def load_any_people(path: str | Path, video: str | None = None, *, source_video=None,
@@ -197,12 +219,12 @@ def load_any_people(path: str | Path, video: str | None = None, *, source_video=
         raise InputError(f"{path}: no such file or folder; give a keypoint .npz, a COCO keypoint .json or an "
                          "OpenPose output folder")
     if path.is_dir():
-        return PeopleTracks.one(load_openpose_folder(path, source_video, frame_size, fps))
+        return load_openpose_folder(path, source_video, frame_size, fps)
     if path.suffix.lower() == ".json":
         data = _read_json(path)
         if isinstance(data, dict) and "people" in data:
             raise InputError(f"{path}: a single OpenPose frame; give the folder holding all its frames")
-        return PeopleTracks.one(load_coco_json(path, source_video, frame_size, fps))
+        return load_coco_json(path, source_video, frame_size, fps)
     people = load_people_keypoints(path, video=video)
     if fps is not None:
         people = people.replace_tracks(replace(t, fps=float(fps)) for t in people.tracks)

@@ -115,3 +115,25 @@ def test_npz_files_go_to_the_project_reader(tmp_path):
         got = load_any_keypoints(path)
         np.testing.assert_allclose(got.keypoints_px, track.keypoints_px)
         assert (got.width, got.height) == (100, 80)
+
+
+def test_coco_json_with_two_people_gives_both(tmp_path):
+    """Keypoint files from elsewhere hold everyone: two people walking apart keep their ids."""
+    from pose3d_cli.keypoints.formats import load_any_people
+
+    figure = np.array([[0, -160], [-8, -168], [8, -168], [-16, -164], [16, -164], [-40, -120], [40, -120],
+                       [-50, -60], [50, -60], [-55, 0], [55, 0], [-25, 0], [25, 0], [-28, 90], [28, 90],
+                       [-30, 180], [30, 180]], np.float32)
+    entries = []
+    for t in range(30):
+        for x in (200 - 3 * t, 420 + 3 * t):  # walking apart
+            kp = np.concatenate([figure + [x, 240], np.full((17, 1), 2.0)], axis=1)
+            entries.append({"image_id": t, "keypoints": kp.ravel().tolist(), "score": 0.9})
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(entries))
+    people = load_any_people(path, frame_size=(640, 480), fps=30)
+    assert people.num_people == 2 and people.num_frames == 30
+    xs = people.keypoints_px[:, :, 0, 0]  # (P, T) nose x
+    assert np.isfinite(xs).all()
+    left = int(np.argmin(xs[:, 0]))
+    assert np.all(np.diff(xs[left]) < 0) and np.all(np.diff(xs[1 - left]) > 0)  # no identity swap
