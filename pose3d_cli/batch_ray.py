@@ -31,6 +31,7 @@ the end; with one, the driver joins that cluster and only disconnects from it at
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import logging
@@ -259,7 +260,8 @@ def _drive(ray, todo: list[ClipJob], kwargs: dict[str, Any], worker_kw: dict[str
                     raise load_errors[-1]
                 raise BackendUnavailableError(f"--engine ray: no worker could start ({start_failures} tried); "
                                               "see the Ray logs of the cluster (`ray status`)")
-            done, _ = ray.wait([*starting, *running], num_returns=1, timeout=1.0)
+            # A short wait: Ctrl-C / SIGTERM is acted on between waits.
+            done, _ = ray.wait([*starting, *running], num_returns=1, timeout=0.25)
             for ref in done:
                 if ref in starting:
                     actor = starting.pop(ref)
@@ -320,7 +322,5 @@ def _drive(ray, todo: list[ClipJob], kwargs: dict[str, Any], worker_kw: dict[str
         # done-marker (processed again by the next run) and leaves at most hidden temporary
         # files, which the next writer of the same output removes.
         for actor in [*starting.values(), *idle, *(a for a, _ in running.values())]:
-            try:
+            with contextlib.suppress(Exception):  # already gone
                 ray.kill(actor)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
