@@ -363,9 +363,6 @@ def infer_video(
         check_number(name, value)
     check_number("fps", fps, positive=True)
     render = render and write
-    from pose3d_cli.lifting.smoothing import smoothing_for
-
-    smoothing = smoothing_for(smooth, causal=causal)
     if write and not render and not exports:
         raise InputError("nothing to write: --no-render and no --export; give --export npz (or another format)")
     paths = output_paths(video, out=out, out_dir=out_dir, export=exports, render=render, stem=stem) if write else {}
@@ -385,6 +382,9 @@ def infer_video(
     clip_fps = float(fps) if fps is not None else (info.fps if info is not None else people.fps)
     total = info.num_frames if info is not None else people.num_frames
     first, stop = frame_range(total, clip_fps, start=start, end=end, limit=limit, source=str(video))
+    from pose3d_cli.lifting.smoothing import smoothing_for
+
+    smoothing = smoothing_for(smooth, causal=causal, fps=clip_fps)
 
     own_models = models is None
     if own_models:

@@ -76,13 +76,13 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out, args.overwrite)
     check_not_inputs([out], [args.input, args.source_video])
     check_number("fps", args.fps, positive=True)
-    smoothing = smoothing_for(args.smooth, causal=args.causal)
     device = select_device(args.device)
     t0 = time.perf_counter()
     people = load_any_people(args.input, video=args.video, source_video=args.source_video,
                              frame_size=_parse_size(args.frame_size), fps=args.fps)
     found = people.num_people
     people = people.select(args.person)
+    smoothing = smoothing_for(args.smooth, causal=args.causal, fps=people.fps)
     ck, ckpt_name = load_lifter(args.checkpoint, layout_in=args.layout_in,
                                 causal=True if args.causal else None, quiet=args.quiet)
     ck.model_pos.to(device)

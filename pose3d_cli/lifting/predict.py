@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import weakref
 
 import numpy as np
 import torch
@@ -51,6 +52,24 @@ def fuse_batchnorm(model: TemporalModel) -> TemporalModel:
     fused.expand_bn = nn.Identity()
     fused.layers_conv = nn.ModuleList(_fold(c, bn) for c, bn in zip(model.layers_conv, model.layers_bn))
     fused.layers_bn = nn.ModuleList(nn.Identity() for _ in model.layers_bn)
+    return fused
+
+
+#: model → (weights stamp, device, folded copy): folding is done once per weights, not per call
+#: (a clip with many people lifts many short runs).
+_FUSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _fused_for(model: TemporalModel, device: torch.device) -> TemporalModel:
+    """The folded copy of ``model`` on ``device``, made again whenever a weight or running
+    statistic changed since (training validation between epochs)."""
+    stamp = tuple(t._version for t in (*model.parameters(), *model.buffers())) + tuple(
+        t.data_ptr() for t in model.parameters())
+    cached = _FUSED.get(model)
+    if cached is not None and cached[0] == stamp and cached[1] == device:
+        return cached[2]
+    fused = fuse_batchnorm(model).to(device)
+    _FUSED[model] = (stamp, device, fused)
     return fused
 
 
@@ -109,7 +128,7 @@ def predict(model: TemporalModel, kpts_norm: np.ndarray | torch.Tensor, *,
     was_training = model.training
     model.eval()
     try:
-        net = fuse_batchnorm(model).to(dev) if fuse else model.to(dev)
+        net = _fused_for(model, dev) if fuse else model.to(dev)
         inp = torch.from_numpy(batch).to(dev)
         t = x.shape[0]
         outs = []

@@ -91,12 +91,20 @@ DEFAULT_SMOOTH = "butterworth:6"
 DEFAULT_SMOOTH_CAUSAL = "one-euro"
 
 
-def smoothing_for(value: str | None, *, causal: bool) -> SmoothOptions | None:
+def smoothing_for(value: str | None, *, causal: bool, fps: float) -> SmoothOptions | None:
     """``--smooth`` text with ``"default"`` resolved (:data:`DEFAULT_SMOOTH`, or
-    :data:`DEFAULT_SMOOTH_CAUSAL` for a causal lifter) → options, or None for no smoothing."""
-    if value == "default":
-        value = DEFAULT_SMOOTH_CAUSAL if causal else DEFAULT_SMOOTH
-    return parse_smooth(value)
+    :data:`DEFAULT_SMOOTH_CAUSAL` for a causal lifter) → options, or None for no smoothing.
+
+    The default's cutoff is lowered to 40 % of the frame rate for clips too slow for it (a
+    10 fps clip gets 4 Hz: a cutoff must stay below the Nyquist frequency, half the rate); a
+    cutoff the user names is kept, and refused there if it cannot work."""
+    if value != "default":
+        return parse_smooth(value)
+    options = parse_smooth(DEFAULT_SMOOTH_CAUSAL if causal else DEFAULT_SMOOTH)
+    limit = 0.4 * float(fps)
+    if options is not None and options.cutoff_hz > limit:
+        options = replace(options, cutoff_hz=limit)
+    return options
 
 
 def parse_smooth(value: str | None) -> SmoothOptions | None:

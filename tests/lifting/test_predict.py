@@ -111,3 +111,30 @@ def test_bad_input():
         predict(model, nan, **kw)
     with pytest.raises(InputError, match="no frames"):
         predict(model, np.zeros((0, 17, 2), np.float32), **kw)
+
+
+def test_folded_copy_is_reused_and_renewed_when_weights_change():
+    """predict folds BatchNorm once per weights: a second call reuses the copy, and a change to a
+    weight or running statistic (training between validations) is always seen."""
+    import torch
+
+    from pose3d_cli.lifting import predict as predict_module
+    from pose3d_cli.lifting.model import ArchSpec, TemporalModel
+    from pose3d_cli.lifting.predict import predict
+
+    torch.manual_seed(0)
+    model = TemporalModel(ArchSpec(filter_widths=(3, 3), channels=16)).eval()
+    x = np.random.default_rng(0).normal(scale=0.3, size=(20, 17, 2)).astype(np.float32)
+    kw = dict(layout_in="coco17", layout_out="h36m17", flip=False)
+    a = predict(model, x, **kw)
+    first = predict_module._FUSED[model][2]
+    b = predict(model, x, **kw)
+    assert predict_module._FUSED[model][2] is first
+    np.testing.assert_array_equal(a, b)
+    with torch.no_grad():
+        model.shrink.bias.add_(0.5)
+    c = predict(model, x, **kw)
+    np.testing.assert_allclose(c, a + 0.5, atol=1e-5)
+    with torch.no_grad():
+        model.expand_bn.running_mean.add_(1.0)
+    assert not np.allclose(predict(model, x, **kw), c)
