@@ -123,3 +123,20 @@ def test_real_motion_with_noise(shared_dir):
         sm = smooth_poses(noisy, method, fps=FPS)
         assert mean_velocity_error(sm, truth) < vel_factor * mean_velocity_error(noisy, truth)
         assert mpjpe(sm, truth) < 0.8 * mpjpe(noisy, truth)
+
+
+def test_default_smoothing_fits_slow_clips():
+    """A 10 fps clip (vtest.avi) cannot take the 6 Hz default: it is lowered to 40 % of the rate;
+    a cutoff the user names is kept (and refused when it cannot work)."""
+    from pose3d_cli.errors import InputError
+    from pose3d_cli.lifting.smoothing import smooth_poses, smoothing_for
+
+    assert smoothing_for("default", causal=False, fps=50.0).cutoff_hz == 6.0
+    slow = smoothing_for("default", causal=False, fps=10.0)
+    assert slow.method == "butterworth" and slow.cutoff_hz == 4.0
+    assert smoothing_for("default", causal=True, fps=10.0).method == "one-euro"
+    assert smoothing_for("off", causal=False, fps=10.0) is None
+    poses = np.random.default_rng(0).normal(size=(30, 17, 3))
+    assert np.isfinite(smooth_poses(poses, slow, fps=10.0)).all()
+    with pytest.raises(InputError, match="Nyquist"):
+        smooth_poses(poses, smoothing_for("butterworth:6", causal=False, fps=10.0), fps=10.0)
