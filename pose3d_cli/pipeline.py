@@ -77,7 +77,7 @@ class Models:
         """Resolve the device once, load the lifter (registry name, path, or the default) and,
         when ``need_detector``, build the detector backend."""
         from pose3d_cli.device import select_device
-        from pose3d_cli.zoo import load_lifter, lifter_licence
+        from pose3d_cli.zoo import lifter_licence, load_lifter
 
         dev = select_device(device)
         # The registry states the layouts of published files, which do not record them.
@@ -402,7 +402,12 @@ def infer_video(
                                    end=stop, info=info)
         else:
             people = slice_people(people, first, stop, total, str(keypoints))
-        from pose3d_cli.lifting.sequence import LiftOptions, lift_people, needs_resampling, with_fps
+        from pose3d_cli.lifting.sequence import (
+            LiftOptions,
+            lift_people,
+            needs_resampling,
+            with_fps,
+        )
 
         people = with_fps(people, clip_fps)
         found = people.num_people

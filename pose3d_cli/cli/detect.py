@@ -7,7 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from pose3d_cli.cli.options import add_device, add_fps, add_json, add_person, add_range, print_json
+from pose3d_cli.cli.options import (
+    add_device,
+    add_fps,
+    add_json,
+    add_person,
+    add_range,
+    print_json,
+)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

@@ -7,7 +7,14 @@ import argparse
 import time
 from pathlib import Path
 
-from pose3d_cli.cli.options import add_causal, add_device, add_fps, add_json, add_person, print_json
+from pose3d_cli.cli.options import (
+    add_causal,
+    add_device,
+    add_fps,
+    add_json,
+    add_person,
+    print_json,
+)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

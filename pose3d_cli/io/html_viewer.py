@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose3d_cli.geometry.display import arrange_people
 from pose3d_cli.io.atomic import atomic_path
 from pose3d_cli.io.pose_file import PoseSequence
 from pose3d_cli.skeleton import get_layout
@@ -48,6 +49,10 @@ def viewer_data(seq: PoseSequence, title: str = "") -> dict:
     """The viewer's data (see the module docstring) as a JSON-ready dict."""
     lay = get_layout(seq.layout)
     world = np.asarray(seq.people_poses_3d_world, np.float64)
+    if seq.num_people > 1 and seq.people_trajectory_world is None:
+        # Root-relative poses of several people (no trajectory model): side by side, in the
+        # order they stand in the image, as the render's 3D panel shows them.
+        world = arrange_people(world, seq.people_keypoints_px, CAMERA_AZIMUTH_DEG).astype(np.float64)
     present = np.asarray(seq.people_present, bool) & np.isfinite(world).all(axis=(2, 3))
     finite = world[present].reshape(-1, 3)
     max_abs = float(np.abs(finite).max()) if finite.size else 0.0

@@ -33,7 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_cli.errors import InputError
-from pose3d_cli.io.keypoint_file import KeypointTrack, PeopleTracks, load_people_keypoints
+from pose3d_cli.io.keypoint_file import (
+    KeypointTrack,
+    PeopleTracks,
+    load_people_keypoints,
+)
 
 BODY25_TO_COCO17 = (0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11)
 OPENPOSE18_TO_COCO17 = (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10)

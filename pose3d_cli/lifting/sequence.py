@@ -24,7 +24,10 @@ import numpy as np
 import torch
 
 from pose3d_cli.errors import InputError, NoPersonError
-from pose3d_cli.geometry.camera import camera_to_world_wild, normalize_screen_coordinates
+from pose3d_cli.geometry.camera import (
+    camera_to_world_wild,
+    normalize_screen_coordinates,
+)
 from pose3d_cli.io.keypoint_file import KeypointTrack, PeopleTracks
 from pose3d_cli.io.pose_file import PoseSequence
 from pose3d_cli.keypoints.cleaning import clean_track

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from pose3d_cli.errors import InputError
+from pose3d_cli.geometry.display import arrange_people
 from pose3d_cli.render.draw import (
     SkeletonPanel,
     View3D,
@@ -39,8 +40,6 @@ MAX_SIDE = 8192
 #: same visual quality (flat panels and thin lines compress well either way).
 ENCODER_PRESET = "superfast"
 ENCODER_CRF = 23
-#: Spacing (metres) between people drawn side by side when their relative positions are unknown.
-SIDE_BY_SIDE_SPACING_M = 1.0
 
 
 class FrameWriter(Protocol):
@@ -168,26 +167,6 @@ def clip_radius_m(pose_world_m: np.ndarray) -> float:
     return float(max(1.7, 1.15 * np.percentile(finite[:, 2], 99)))
 
 
-def arrange_people(pose_world_m: np.ndarray, kpts_px: np.ndarray, azimuth_deg: float,
-                   spacing_m: float = SIDE_BY_SIDE_SPACING_M) -> np.ndarray:
-    """Place root-relative people ``(P, T, J, 3)`` side by side for display: each one's root is
-    moved to the ground origin and shifted along the view's screen-right axis (at
-    ``azimuth_deg``), in the left-to-right order of their mean image x (``kpts_px``
-    ``(P, T, K, 2)``), ``spacing_m`` apart, centred on 0. NaN stays NaN."""
-    p_count = pose_world_m.shape[0]
-    with np.errstate(invalid="ignore"):
-        mean_x = [np.nanmean(kpts_px[p, ..., 0]) if np.isfinite(kpts_px[p, ..., 0]).any() else 0.0
-                  for p in range(p_count)]
-    slot = np.empty(p_count)
-    slot[np.argsort(mean_x, kind="stable")] = np.arange(p_count) - (p_count - 1) / 2
-    az = np.radians(azimuth_deg)
-    right = np.array([-np.sin(az), np.cos(az), 0.0])
-    out = pose_world_m.astype(np.float64, copy=True)
-    out[..., :2] -= out[..., :1, :2]  # each root over the origin
-    out += (slot[:, None, None, None] * spacing_m) * right
-    return out.astype(np.float32)
-
-
 def render_side_by_side(
     frames_rgb: Iterable[np.ndarray],
     writer: FrameWriter,
@@ -224,7 +203,8 @@ def render_side_by_side(
         person_ids: ids to label the people with (given, or several people: each person gets a
             colour and an id tag in both panels).
         placed: the world poses carry real relative root positions (a trajectory model); else
-            several people are arranged side by side (see :func:`arrange_people`).
+            several people are arranged side by side
+            (:func:`~pose3d_cli.geometry.display.arrange_people`).
         size: output height, or (width, height) of the whole output (see :func:`plan_layout`).
         azimuth_deg: starting azimuth of the 3D camera; ``orbit_deg_per_s`` turns it over time.
 
@@ -248,7 +228,7 @@ def render_side_by_side(
     colours = [person_colour(i) for i in range(p_count)] if tagged else [None]
     names = [f"id {pid}" for pid in ids] if tagged else [""]
     if p_count > 1 and not placed:
-        pose_world_m = arrange_people(pose_world_m, kpts_px, azimuth_deg)
+        pose_world_m = arrange_people(pose_world_m, kpts_px, azimuth_deg)  # as the HTML viewer does
     geo = plan_layout(src_size[0], src_size[1], size)
     src_w, src_h = src_size
     scale = min(geo.left_box[0] / src_w, geo.left_box[1] / src_h)

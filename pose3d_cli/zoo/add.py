@@ -17,7 +17,13 @@ from pathlib import Path
 from pose3d_cli.errors import CheckpointError, DownloadError, InputError
 from pose3d_cli.io.atomic import atomic_path
 from pose3d_cli.paths import checkpoints_dir
-from pose3d_cli.zoo.cache import cached_path, ensure_writable_dir, record_trust, save_user_entry, sha256_file
+from pose3d_cli.zoo.cache import (
+    cached_path,
+    ensure_writable_dir,
+    record_trust,
+    save_user_entry,
+    sha256_file,
+)
 from pose3d_cli.zoo.registry import NAME_PATTERN, entry_from_dict, load_registry
 from pose3d_cli.zoo.verify import check_architecture, expected_for, verify_file
 

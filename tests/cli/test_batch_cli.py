@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pose3d_cli.cli import main
 from pose3d_cli.batch import find_clips, is_done
+from pose3d_cli.cli import main
 from pose3d_cli.io.pose_file import load_poses
 from pose3d_cli.io.video import probe_video, run_ffmpeg
 from pose3d_cli.pipeline import output_paths

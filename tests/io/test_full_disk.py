@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose3d_cli.errors import OutputError, VideoError
+from pose3d_cli.errors import VideoError
 from pose3d_cli.io.video import VideoWriter
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "walk.mp4"

@@ -57,7 +57,23 @@ def test_page_is_self_contained_and_holds_the_poses(two_people, page):
     assert (p4["first"], p4["count"]) == (40, 200)
     present = two_people.people_present[1, 40:]
     assert (raw[~present] == -32768).all()
-    np.testing.assert_allclose(raw[present] * data["unit_m"], two_people.people_poses_3d_world[1, 40:][present],
+    # No trajectory model: the people stand side by side as in the render's 3D panel.
+    from pose3d_cli.geometry.display import arrange_people
+
+    shown = arrange_people(two_people.people_poses_3d_world, two_people.people_keypoints_px, CAMERA_AZIMUTH_DEG)
+    np.testing.assert_allclose(raw[present] * data["unit_m"], shown[1, 40:][present], atol=5.1e-4)
+
+
+def test_people_with_a_trajectory_keep_their_world_positions(two_people):
+    from dataclasses import replace
+
+    traj = np.zeros(two_people.people_present.shape + (3,), np.float32)
+    placed = replace(two_people, people_trajectory_world=traj)
+    data = json.loads(re.search(r'id="pose3d-data">(.*?)</script>', render_html(placed), re.DOTALL).group(1))
+    p4 = data["people"][1]
+    raw = np.frombuffer(base64.b64decode(p4["data"]), "<i2").reshape(p4["count"], 17, 3)
+    present = placed.people_present[1, 40:]
+    np.testing.assert_allclose(raw[present] * data["unit_m"], placed.people_poses_3d_world[1, 40:][present],
                                atol=5.1e-4)
 
 

@@ -189,8 +189,8 @@ def test_prefetch_keeps_order_stops_early_and_reraises():
 def test_several_people_get_their_own_colour_and_tag():
     """Two people: each skeleton drawn in its person colour in both panels, side by side in 3D
     (no trajectory), and a person absent in a frame (NaN) is simply not drawn."""
+    from pose3d_cli.geometry.display import arrange_people
     from pose3d_cli.render.draw import person_colour
-    from pose3d_cli.render.side_by_side import arrange_people
 
     n = 3
     pose = np.stack([_standing_pose()] * n)
