@@ -24,6 +24,11 @@ Figures per engine:
 Ray against local is also given per clip: the difference of the two walls divided by the
 clips (start-up included), and of the steady per-clip times (start-up excluded).
 
+On a machine shared with other work the seconds per clip swing with the load from run to run
+(hence the alternating order and the medians); the overhead column (measured against each
+engine's own in-worker seconds) and the direct round trip are the figures that measure Ray's
+cost per clip.
+
 Both engines run with the same torch/OpenMP threads per worker (``--threads``, default 1: what
 Ray gives a 1-CPU worker); ``--threads 0`` leaves each engine its default (a local worker then
 uses every core, so N workers oversubscribe the machine).

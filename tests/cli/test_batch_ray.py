@@ -179,12 +179,19 @@ def test_batch_on_a_ray_cluster_reports_failures_and_resumes(netns, ray_cluster,
 
 
 @pytest.mark.slow
-def test_ray_cluster_without_gpu_refuses_cuda(netns, ray_cluster, ray_clips, tmp_path, tiny_ckpt):
-    run = _batch(netns, ray_clips, "--engine", "ray", "--ray-address", ray_cluster, "--device", "cuda",
-                 "--out-dir", tmp_path, "--checkpoint", tiny_ckpt, "--detector", "mediapipe", "--no-render", "-q")
+def test_ray_batch_setup_errors_are_one_line(netns, ray_cluster, ray_clips, tmp_path, tiny_ckpt):
+    common = ["--engine", "ray", "--ray-address", ray_cluster, "--out-dir", tmp_path, "--checkpoint", tiny_ckpt,
+              "--no-render", "-q"]
+    # No GPU in the cluster: refused before any worker starts.
+    run = _batch(netns, ray_clips, *common, "--device", "cuda", "--detector", "mediapipe")
     assert run.returncode == 3
     assert run.stderr.strip().splitlines()[-1] == (
         "pose3d: error: --device cuda: the Ray cluster at 127.0.0.1:6379 has no GPU; use --device cpu or add GPU nodes")
+    # Models that do not load in the workers (here an unknown detector): the workers' own error.
+    run = _batch(netns, ray_clips, *common, "--detector", "nosuch")
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1].startswith("pose3d: error: unknown detector 'nosuch'; choose one of")
+    assert not (tmp_path / "batch_summary.json").exists()
 
 
 def test_wrong_ray_address_is_one_line(ray_clips, tmp_path, tiny_ckpt, capsys):
