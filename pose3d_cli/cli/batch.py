@@ -27,9 +27,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="local: worker processes on this machine (default); ray: Ray actors on a cluster "
                         "(needs pip install \"pose3d-cli[ray]\"); see docs/batch.md")
     p.add_argument("--ray-address", default=None, metavar="ADDRESS",
-                   help="join this Ray cluster (e.g. 10.0.0.5:6379 or ray://host:10001); default: start a "
-                        "local Ray instance. Outputs are written by the workers, so --out-dir must be a "
-                        "path every node sees (a shared file system)")
+                   help="join this Ray cluster (e.g. 10.0.0.5:6379; ray://host:10001 needs pip install "
+                        "\"ray[client]\"); default: start a local Ray instance. The workers read the clips "
+                        "and write the outputs, so FOLDER and --out-dir must be paths every node sees (a "
+                        "shared file system)")
     add_infer_options(p, single=False)
     add_json(p)
     return p

@@ -325,7 +325,7 @@ def run_batch(folder: str | os.PathLike, *, out_dir: str | os.PathLike | None = 
         if engine == "local":
             _run_local(todo, kwargs, model_kw, jobs, on_report)
         elif engine == "ray":
-            from pose3d_cli.batch_ray import run_ray
+            from pose3d_cli.batch.ray_engine import run_ray
 
             run_ray(todo, kwargs, model_kw, jobs=jobs, address=ray_address, on_report=on_report)
         else:
