@@ -33,7 +33,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_device(p)
     add_person(p)
     p.add_argument("--custom-npz", type=Path, default=None,
-                   help="also write the VideoPose3D data_2d_custom .npz (the main person) to this path")
+                   help="also write the VideoPose3D data_2d_custom .npz to this path (the main person; "
+                        "frames where they are absent interpolated, as that format has no gaps)")
     add_fps(p)
     add_range(p)
     p.add_argument("--min-score", type=float, default=0.3,
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from pose3d_cli.io.keypoint_file import save_keypoints, save_videopose3d_custom
     from pose3d_cli.io.video import probe_video
     from pose3d_cli.keypoints import detect_people
+    from pose3d_cli.keypoints.cleaning import fill_every_frame
     from pose3d_cli.pipeline import check_number, frame_range
 
     out = args.out or default_out(args.video)
@@ -86,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     save_keypoints(people, out, overwrite=args.overwrite)
     if args.custom_npz is not None:
         name = Path(args.video.rstrip("/")).name
-        save_videopose3d_custom({name: people.main_track}, args.custom_npz, overwrite=args.overwrite)
+        # The paper's format has no "absent": the main person, every frame filled.
+        save_videopose3d_custom({name: fill_every_frame(people.main_track)}, args.custom_npz,
+                                overwrite=args.overwrite)
     track = people.main_track
     if args.json:
         print_json({"video": args.video, "outputs": {"keypoints": str(out), **(

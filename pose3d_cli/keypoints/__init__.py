@@ -172,11 +172,14 @@ def _check_presence(people, num_frames: int, main: int, source, min_presence: fl
             f"of them one person for {people.min_track_frames} frames or more; too few to lift (check the video, "
             "try another --detector, or lower min_frames/min_presence to accept short appearances)")
     seen = people[main].detected_frames
-    need = max(int(min_frames), int(np.ceil(float(min_presence) * num_frames)))
+    # A clip shorter than twice min_frames needs the person in half its frames instead: a short
+    # clip with the person in view throughout is liftable (edge padding), however short.
+    frames_needed = min(int(min_frames), int(np.ceil(num_frames / 2)))
+    need = max(frames_needed, int(np.ceil(float(min_presence) * num_frames)))
     if seen < need:
         raise NoPersonError(
             f"{source}: the main person was found in only {seen} of {num_frames} frames ({100 * seen / num_frames:.0f} %), "
-            f"too few to lift (the minimum is {max(int(min_frames), 0)} frames and {100 * float(min_presence):.0f} % "
+            f"too few to lift (the minimum is {max(frames_needed, 0)} frames and {100 * float(min_presence):.0f} % "
             "of the clip); check the video, try another --detector, or lower min_presence/min_frames to accept it")
 
 

@@ -62,3 +62,27 @@ def clean_track(track: KeypointTrack, max_gap_s: float = MAX_GAP_S) -> KeypointT
     scores = np.where(fill, 0.0, track.scores).astype(np.float32)
     return replace(track, keypoints_px=k, scores=scores, filled_joints=track.filled_joints | fill,
                    filled_frames=track.filled_frames | gaps)
+
+
+def fill_every_frame(track: KeypointTrack) -> KeypointTrack:
+    """The track with every frame finite, for formats that cannot say "absent" (the VideoPose3D
+    custom ``.npz``): absent frames interpolated from the person's present ones, held before the
+    first and after the last, marked in ``filled_frames`` with score 0.
+
+    Raises:
+        NoPersonError: the person is present in no frame.
+    """
+    track = clean_track(track)
+    present = np.isfinite(track.keypoints_px).all(axis=(1, 2))
+    if present.all():
+        return track
+    if not present.any():
+        raise NoPersonError(f"{track.source or 'keypoints'}: person {track.person_id} is in no frame")
+    t_idx = np.arange(track.num_frames)
+    k = track.keypoints_px.copy()
+    for j in range(k.shape[1]):
+        for c in range(2):
+            k[~present, j, c] = np.interp(t_idx[~present], t_idx[present], k[present, j, c])
+    scores = np.where(present[:, None], track.scores, 0.0).astype(np.float32)
+    return replace(track, keypoints_px=k, scores=scores, filled_frames=track.filled_frames | ~present,
+                   filled_joints=track.filled_joints | ~present[:, None])

@@ -40,3 +40,19 @@ def test_short_absence_is_bridged_long_one_and_edges_stay_absent():
     k2[20:36] = np.nan  # 16 frames: longer than 0.5 s, stays absent
     tr2 = clean_track(KeypointTrack(k2, np.ones((t, 17)), 100, 100, fps=30.0))
     assert not np.isfinite(tr2.keypoints_px[20:36]).any()
+
+
+def test_fill_every_frame_for_formats_without_gaps():
+    from pose3d_cli.io.keypoint_file import KeypointTrack
+    from pose3d_cli.keypoints.cleaning import fill_every_frame
+
+    t = 30
+    k = np.tile(np.arange(t, dtype=np.float32)[:, None, None], (1, 17, 2))
+    k[:4] = np.nan
+    k[10:25] = np.nan  # longer than 0.5 s at 25 fps: absent for clean_track
+    tr = fill_every_frame(KeypointTrack(k, np.ones((t, 17)), 100, 100, fps=25.0))
+    assert np.isfinite(tr.keypoints_px).all()
+    np.testing.assert_allclose(tr.keypoints_px[:4, 0, 0], 4.0)  # held before the first
+    np.testing.assert_allclose(tr.keypoints_px[17, 0, 0], 17.0)  # interpolated across the gap
+    assert tr.filled_frames[:4].all() and tr.filled_frames[10:25].all() and not tr.filled_frames[5:10].any()
+    assert (tr.scores[10:25] == 0).all()
