@@ -121,6 +121,10 @@ class InferResult:
         device: where the lifter ran.
         poses: the lifted poses of every person.
         warnings: things the user should know (e.g. a non-commercial licence).
+        moving: the lifter has a trajectory model, so people move through the world (else each
+            stays on the spot).
+        foot_sliding_m_s: the main person's mean foot sliding (a foot's horizontal speed while it
+            is the lower one, near the ground); None when it cannot be measured.
     """
 
     video: Path
@@ -137,6 +141,8 @@ class InferResult:
     licence: str = ""
     device: str = "cpu"
     warnings: tuple[str, ...] = ()
+    moving: bool = False
+    foot_sliding_m_s: float | None = None
 
     def summary(self) -> str:
         """One line: frames, people, model, filled frames, seconds per stage, files written."""
@@ -145,8 +151,11 @@ class InferResult:
         found = f"{self.people_found} {'person' if self.people_found == 1 else 'people'} found"
         lifted = "" if self.people == self.people_found else f", {self.people} lifted"
         model = self.checkpoint + (f" ({self.licence})" if _non_commercial(self.licence) else "")
+        motion = ("root trajectory on" if self.moving else "no trajectory model: on the spot")
+        if self.foot_sliding_m_s is not None:
+            motion += f", foot sliding {self.foot_sliding_m_s:.2f} m/s"
         return (f"{self.video.name}: {self.frames} frames at {self.fps:g} fps, {found}{lifted}, "
-                f"{self.frames_filled} frames filled; lifter {model}; {stages}; wrote {files}")
+                f"{self.frames_filled} frames filled; lifter {model} ({motion}); {stages}; wrote {files}")
 
     @property
     def files(self) -> list[Path]:
@@ -161,7 +170,8 @@ class InferResult:
                 "people_found": self.people_found, "frames_filled": self.frames_filled,
                 "resampled": self.resampled, "model": self.checkpoint, "licence": self.licence,
                 "device": self.device, "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings), "trajectory": self.moving,
+                "foot_sliding_m_s": self.foot_sliding_m_s}
 
 
 def _non_commercial(licence: str) -> bool:
@@ -311,6 +321,7 @@ def infer_video(
     limit: int | None = None,
     resample: bool = True,
     smooth: str | None = "default",
+    height: float | None = None,
     bvh_rest: str = "clip",
     bvh_names: str = "h36m",
     overwrite: bool = False,
@@ -343,6 +354,8 @@ def infer_video(
         smooth: filter for the 3D poses (:func:`~pose3d_cli.lifting.smoothing.parse_smooth`):
             ``"default"`` (Butterworth 6 Hz, zero-phase; one-euro for a causal lifter),
             ``"butterworth:CUTOFF_HZ"``, ``"one-euro[:MIN_CUTOFF_HZ[:BETA]]"`` or ``"off"``.
+        height: the main person's standing height in metres: poses (and trajectories) are
+            scaled to it; default: the lifter's own scale.
         bvh_rest, bvh_names: BVH rest pose (``clip``/``tpose``) and joint names (``h36m``/``animator``).
         overwrite: replace existing outputs (else :class:`OutputExistsError` before any work).
         write: write the outputs (False: nothing is written or rendered; see ``poses``).
@@ -362,6 +375,7 @@ def infer_video(
     for name, value in (("azimuth", azimuth), ("orbit", orbit)):
         check_number(name, value)
     check_number("fps", fps, positive=True)
+    check_number("height", height, positive=True)
     render = render and write
     if write and not render and not exports:
         raise InputError("nothing to write: --no-render and no --export; give --export npz (or another format)")
@@ -416,7 +430,7 @@ def infer_video(
 
         # 2. Cleaning, resampling, lifting, world frame: one function for every caller.
         t0 = time.perf_counter()
-        options = LiftOptions(flip=flip, resample=resample, device=models.device, smooth=smoothing)
+        options = LiftOptions(flip=flip, resample=resample, device=models.device, smooth=smoothing, height_m=height)
         seq = lift_people(people, models.checkpoint, options=options, checkpoint_name=models.checkpoint_name)
         seconds["lift"] = time.perf_counter() - t0
     finally:
@@ -447,10 +461,26 @@ def infer_video(
                          frames_filled=int(seq.filled_frames.sum()),
                          resampled=needs_resampling(clip_fps, options), poses=seq, seconds=seconds,
                          checkpoint=models.checkpoint_name, licence=models.licence, device=str(models.device),
-                         warnings=tuple(warnings))
+                         warnings=tuple(warnings), moving=seq.people_trajectory_world is not None,
+                         foot_sliding_m_s=main_foot_sliding(seq))
     if not quiet:
         print(result.summary())
     return result
+
+
+def main_foot_sliding(seq: PoseSequence) -> float | None:
+    """The main person's foot sliding (m/s) over their longest present run of at least a
+    second (:func:`~pose3d_cli.geometry.world.foot_sliding`); None for other layouts or shorter runs."""
+    from pose3d_cli.geometry.world import foot_sliding
+    from pose3d_cli.lifting.sequence import present_runs
+
+    if seq.layout != "h36m17":
+        return None
+    runs = present_runs(seq.people_present[seq.main_person])
+    a, b = max(runs, key=lambda r: r[1] - r[0], default=(0, 0))
+    if b - a < max(2, round(seq.fps)):
+        return None
+    return foot_sliding(seq.poses_3d_world[a:b], seq.fps)
 
 
 def _write_exports(paths, exports, seq: PoseSequence, overwrite: bool, written: dict, option: str, *,

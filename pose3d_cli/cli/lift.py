@@ -11,6 +11,7 @@ from pose3d_cli.cli.options import (
     add_causal,
     add_device,
     add_fps,
+    add_height,
     add_json,
     add_person,
     print_json,
@@ -39,6 +40,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "or off; default: butterworth:6, or one-euro with --causal (as `pose3d infer`)")
     add_causal(p)
     add_person(p)
+    add_height(p)
     p.add_argument("--video", default=None, help="video name inside a multi-video custom .npz")
     p.add_argument("--source-video", type=Path, default=None,
                    help="the video the keypoints came from: gives frame size and fps to JSON input")
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out, args.overwrite)
     check_not_inputs([out], [args.input, args.source_video])
     check_number("fps", args.fps, positive=True)
+    check_number("height", args.height, positive=True)
     device = select_device(args.device)
     t0 = time.perf_counter()
     people = load_any_people(args.input, video=args.video, source_video=args.source_video,
@@ -93,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     ck, ckpt_name = load_lifter(args.checkpoint, layout_in=args.layout_in,
                                 causal=True if args.causal else None, quiet=args.quiet)
     ck.model_pos.to(device)
-    options = LiftOptions(flip=args.flip, resample=args.resample, device=device, smooth=smoothing)
+    options = LiftOptions(flip=args.flip, resample=args.resample, device=device, smooth=smoothing,
+                          height_m=args.height)
     seq = lift_people(people, ck, options=options, checkpoint_name=ckpt_name)
     save_poses(seq, out, overwrite=args.overwrite)
     seconds = time.perf_counter() - t0

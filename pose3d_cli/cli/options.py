@@ -57,6 +57,12 @@ def add_person(p: argparse.ArgumentParser | argparse._ArgumentGroup, default: st
                         f"one) or person ids as listed by `pose3d detect` (default {default})")
 
 
+def add_height(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument("--height", type=number, default=None, metavar="M",
+                   help="the (main) person's standing height in metres when known, e.g. 1.70: poses and "
+                        "the trajectory are scaled to it (default: the lifter's own estimate)")
+
+
 def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object describing the run on stdout (and nothing else there)")

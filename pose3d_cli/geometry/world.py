@@ -225,3 +225,102 @@ def foot_sliding(pose_world_m: np.ndarray, fps: float, *, max_height_m: float = 
     step = np.linalg.norm(feet[idx + 1, low[:-1], :2] - feet[idx, low[:-1], :2], axis=-1) * fps
     use = same & near
     return float(step[use].mean()) if use.any() else 0.0
+
+
+@dataclass(frozen=True)
+class PeopleWorld:
+    """Every person of a clip in one world frame (see :func:`world_people`).
+
+    Attributes:
+        poses_world_m: ``(P, T, 17, 3)`` float32, z up, ground z = 0, NaN where absent.
+        trajectory_world_m: ``(P, T, 3)`` float32 root positions (NaN where absent), or None
+            without a trajectory (people are then each on the spot at the origin).
+        scale: factor applied to the model's output (1.0 without ``height_m``).
+        height_m: standing height of the main person in the result.
+        tilt_deg: tilt removed by levelling the ground (0 when not fitted).
+    """
+
+    poses_world_m: np.ndarray
+    trajectory_world_m: np.ndarray | None
+    scale: float
+    height_m: float
+    tilt_deg: float
+
+
+def _runs(present: np.ndarray) -> list[tuple[int, int]]:
+    p = np.concatenate([[False], np.asarray(present, bool), [False]])
+    edges = np.flatnonzero(p[1:] != p[:-1])
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def world_people(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None, present: np.ndarray, *,
+                 main: int = 0, height_m: float | None = None, fps: float = 50.0) -> PeopleWorld:
+    """Every person's camera-frame poses (and root trajectories) → one grounded world frame.
+
+    The multi-person form of :func:`world_poses`, with the same steps applied to everyone with
+    one transform, so people keep their places relative to each other: place each at their
+    trajectory; scale all by the main person's ``height_m`` (when given); rotate with the
+    in-the-wild camera orientation; level the ground from everyone's foot contacts (with a
+    trajectory); put the ground (a low percentile of the lower ankle over every present frame of
+    everyone) at z = 0; the main person's first root position over the origin. Without a
+    trajectory each person is grounded on their own and stays at the origin (the relative
+    places are unknown).
+
+    Args:
+        pose_cam_m: ``(P, T, 17, 3)`` camera frame, metres, NaN where absent.
+        trajectory_cam_m: ``(P, T, 3)`` root positions in the camera frame, or None.
+        present: ``(P, T)`` bool.
+        main: index of the main person (scale and origin).
+        height_m: the main person's standing height.
+        fps: frame rate (ground-contact speeds).
+    """
+    cam = np.asarray(pose_cam_m, np.float64)
+    present = np.asarray(present, bool)
+    n_people = cam.shape[0]
+    if cam.ndim != 4 or cam.shape[2:] != (17, 3) or present.shape != cam.shape[:2]:
+        raise InputError(f"world_people: expected (P, T, 17, 3) poses and (P, T) presence, got {cam.shape} "
+                         f"and {present.shape}")
+    if not present.any():
+        raise InputError("world_people: nobody is present in any frame")
+    main = main if present[main].any() else int(np.flatnonzero(present.any(axis=1))[0])
+    rel = cam - cam[:, :, :1]
+    placed = rel.copy()
+    moving = trajectory_cam_m is not None
+    if moving:
+        placed = rel + np.asarray(trajectory_cam_m, np.float64)[:, :, None]
+    scale = 1.0
+    if height_m is not None:
+        if not (np.isfinite(height_m) and height_m > 0):
+            raise InputError(f"--height {height_m}: give the subject's standing height in metres, e.g. 1.70")
+        scale = float(height_m) / estimate_height_m(rel[main][present[main]])
+    world = np.asarray(camera_to_world_wild(np.nan_to_num(placed * scale)), np.float64)
+    world[~present] = np.nan
+    tilt = 0.0
+    if moving:
+        contacts = [ground_contacts(world[p, a:b], fps) for p in range(n_people)
+                    for a, b in _runs(present[p]) if b - a >= 2]
+        n = ground_tilt(np.concatenate(contacts)) if contacts else None
+        if n is not None:
+            world = world @ _rotation_between(n, np.array([0.0, 0.0, 1.0])).T
+            tilt = float(np.degrees(np.arccos(np.clip(n[2], -1, 1))))
+    height = estimate_height_m(world[main][present[main]])
+
+    def ground_of(poses: np.ndarray, person_height_m: float) -> float:
+        """Ground height under ``(N, 17, 3)`` world poses (see the module docstring)."""
+        low_ankle = np.nanmin(poses[:, list(_FEET), 2], axis=1)
+        return float(np.percentile(low_ankle, GROUND_PERCENTILE) - ANKLE_HEIGHT_FRACTION * person_height_m)
+
+    if moving:
+        world[..., 2] -= ground_of(world[present], height)
+        first = int(np.flatnonzero(present[main])[0])
+        world[..., :2] -= world[main, first, 0, :2]
+        traj = world[:, :, 0].copy()
+    else:
+        for p in range(n_people):
+            if present[p].any():
+                own = world[p][present[p]]
+                world[p, ..., 2] -= ground_of(own, estimate_height_m(own))
+        traj = None
+    return PeopleWorld(poses_world_m=world.astype(np.float32),
+                       trajectory_world_m=None if traj is None else traj.astype(np.float32),
+                       scale=scale, height_m=height, tilt_deg=tilt)

@@ -28,6 +28,7 @@ from pose3d_cli.geometry.camera import (
     camera_to_world_wild,
     normalize_screen_coordinates,
 )
+from pose3d_cli.geometry.world import world_people
 from pose3d_cli.io.keypoint_file import KeypointTrack, PeopleTracks
 from pose3d_cli.io.pose_file import PoseSequence
 from pose3d_cli.keypoints.cleaning import clean_track
@@ -53,8 +54,10 @@ class LiftOptions:
         resample: resample to :data:`MODEL_FPS` for lifting and back (see the module docstring).
         device: where the lifter runs (default: where its weights are).
         chunk_frames: output frames per forward pass (bounds memory).
-        smooth: filter applied to each person's camera-frame poses over their present runs,
-            before the world frame is built (:mod:`pose3d_cli.lifting.smoothing`); None: none.
+        smooth: filter applied to each person's camera-frame poses (and trajectory) over their
+            present runs, before the world frame is built (:mod:`pose3d_cli.lifting.smoothing`).
+        height_m: the main person's standing height: poses and trajectories are scaled to it
+            (:func:`~pose3d_cli.geometry.world.world_people`); None: the lifter's own scale.
     """
 
     flip: bool = True
@@ -62,6 +65,7 @@ class LiftOptions:
     device: torch.device | str | None = None
     chunk_frames: int = 8192
     smooth: SmoothOptions | None = None
+    height_m: float | None = None
 
 
 def interp_time(values: np.ndarray, t_in: np.ndarray, t_out: np.ndarray) -> np.ndarray:
@@ -111,6 +115,15 @@ def lift_keypoints(kpts_px: np.ndarray, ck: LoadedCheckpoint, *, width: int, hei
     Returns:
         ``(T, J_out, 3)`` float32 camera-frame metres, root-relative as the model predicts.
     """
+    return _lift_run(kpts_px, ck, width=width, height=height, fps=fps, layout=layout, options=options)[0]
+
+
+def _lift_run(kpts_px: np.ndarray, ck: LoadedCheckpoint, *, width: int, height: int, fps: float, layout: str,
+              options: LiftOptions) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`lift_keypoints`, plus the root trajectory ``(T, 3)`` (camera frame, metres) when
+    the checkpoint has a trajectory model (else None), from the same resampled input."""
+    from pose3d_cli.lifting.trajectory import predict_trajectory
+
     kpts_px = np.asarray(kpts_px, np.float32)
     if layout != ck.layout_in:
         if layout == "coco17" and ck.layout_in == "h36m17":
@@ -121,29 +134,43 @@ def lift_keypoints(kpts_px: np.ndarray, ck: LoadedCheckpoint, *, width: int, hei
                              "use a checkpoint trained on this layout")
     kpts_norm = normalize_screen_coordinates(kpts_px, width, height)
     n = kpts_norm.shape[0]
-    kw = dict(layout_in=ck.layout_in, layout_out=ck.layout_out, flip=options.flip, device=options.device,
-              chunk_frames=options.chunk_frames)
-    if n < 2 or not needs_resampling(fps, options):
-        return predict(ck.model_pos, kpts_norm, **kw)
-    t_src, t_model = resample_times(n, fps, MODEL_FPS)
-    at_model_rate = interp_time(kpts_norm, t_src, t_model)
-    return interp_time(predict(ck.model_pos, at_model_rate, **kw), t_model, t_src).astype(np.float32)
+    resample = n >= 2 and needs_resampling(fps, options)
+    if resample:
+        t_src, t_model = resample_times(n, fps, MODEL_FPS)
+        kpts_norm = interp_time(kpts_norm, t_src, t_model)
+    pose = predict(ck.model_pos, kpts_norm, layout_in=ck.layout_in, layout_out=ck.layout_out, flip=options.flip,
+                   device=options.device, chunk_frames=options.chunk_frames)
+    traj = None
+    if ck.model_traj is not None:
+        traj = predict_trajectory(ck.model_traj, kpts_norm, layout_in=ck.layout_in, flip=options.flip,
+                                  device=options.device, chunk_frames=options.chunk_frames)
+    if resample:
+        pose = interp_time(pose, t_model, t_src)
+        traj = None if traj is None else interp_time(traj, t_model, t_src)
+    return pose.astype(np.float32), None if traj is None else traj.astype(np.float32)
 
 
-def _lift_person(track: KeypointTrack, ck: LoadedCheckpoint, options: LiftOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Camera-frame poses ``(T, J_out, 3)`` (NaN where absent) and ``present (T,)``."""
+def _lift_person(track: KeypointTrack, ck: LoadedCheckpoint,
+                 options: LiftOptions) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Camera-frame poses ``(T, J_out, 3)``, trajectory ``(T, 3)`` or None (NaN where absent),
+    and ``present (T,)``."""
     present = np.isfinite(track.keypoints_px).all(axis=(1, 2))
     out = np.full((track.num_frames, ck.arch.joints_out, 3), np.nan, np.float32)
+    traj = None if ck.model_traj is None else np.full((track.num_frames, 3), np.nan, np.float32)
     for a, b in present_runs(present):
-        out[a:b] = lift_keypoints(track.keypoints_px[a:b], ck, width=track.width, height=track.height,
-                                  fps=track.fps, layout=track.layout, options=options)
-    return out, present
+        pose, root = _lift_run(track.keypoints_px[a:b], ck, width=track.width, height=track.height,
+                               fps=track.fps, layout=track.layout, options=options)
+        out[a:b] = pose
+        if traj is not None:
+            traj[a:b] = root
+    return out, traj, present
 
 
 def world_poses(pose_cam_m: np.ndarray) -> np.ndarray:
-    """Camera-frame poses ``(P, T, J, 3)`` (NaN where absent) → display world frame (z up):
-    rotated with the in-the-wild camera orientation, each person shifted so their lowest joint
-    over the clip is at z = 0."""
+    """Camera-frame poses ``(P, T, J, 3)`` (NaN where absent) of any layout → display world
+    frame (z up): rotated with the in-the-wild camera orientation, each person shifted so their
+    lowest joint over the clip is at z = 0 (Human3.6M-17 poses use
+    :func:`~pose3d_cli.geometry.world.world_people` instead, which grounds by the feet)."""
     world = np.asarray(camera_to_world_wild(np.nan_to_num(pose_cam_m)), np.float32)
     world[~np.isfinite(pose_cam_m)] = np.nan
     for p in range(world.shape[0]):
@@ -175,23 +202,34 @@ def lift_people(people: PeopleTracks | KeypointTrack, ck: LoadedCheckpoint, *,
         people = PeopleTracks.one(people)
     people = people.replace_tracks(clean_track(tr) for tr in people.tracks)
     lifted = [_lift_person(tr, ck, options) for tr in people.tracks]
-    cam = np.stack([c for c, _ in lifted])
-    if options.smooth is not None:
-        cam = smooth_poses(cam, options.smooth, fps=float(people.fps)).astype(np.float32)
-    present = np.stack([p for _, p in lifted])
+    cam = np.stack([c for c, _, _ in lifted])
+    traj = None if ck.model_traj is None else np.stack([r for _, r, _ in lifted])
+    present = np.stack([p for _, _, p in lifted])
     if not present.any():
         raise NoPersonError(f"{people.main_track.source or 'keypoints'}: nobody is in view in any of its "
                             f"{people.num_frames} frames; nothing to lift")
+    fps = float(people.fps)
+    if options.smooth is not None:
+        cam = smooth_poses(cam, options.smooth, fps=fps).astype(np.float32)
+        if traj is not None:
+            traj = smooth_poses(traj[:, :, None], options.smooth, fps=fps)[:, :, 0].astype(np.float32)
     lay_out = get_layout(ck.layout_out)
+    if lay_out.name == "h36m17":
+        placed = world_people(cam, traj, present, main=people.main, height_m=options.height_m, fps=fps)
+        world, traj_world = placed.poses_world_m, placed.trajectory_world_m
+    else:
+        if options.height_m is not None:
+            raise InputError(f"--height needs a lifter with Human3.6M-17 output; {ck.path} gives {lay_out.name}")
+        world, traj_world = world_poses(cam), None
     tracks = people.tracks
     return PoseSequence(
         person_ids=people.person_ids, people_present=present, people_poses_3d_camera=cam,
-        people_poses_3d_world=world_poses(cam),
+        people_poses_3d_world=world, people_trajectory_world=traj_world,
         people_keypoints_px=np.stack([t.keypoints_px for t in tracks]),
         people_keypoint_scores=np.stack([t.scores for t in tracks]),
         people_filled_frames=np.stack([t.filled_frames for t in tracks]) & present,
         joint_names=lay_out.joint_names, layout=lay_out.name, keypoint_layout=tracks[0].layout,
-        fps=float(people.fps), width=int(people.width), height=int(people.height), main_person=people.main,
+        fps=fps, width=int(people.width), height=int(people.height), main_person=people.main,
         start_frame=int(people.start_frame), checkpoint=checkpoint_name or ck.path,
         flip=bool(options.flip), causal=bool(ck.arch.causal),
         smoothing=options.smooth.describe() if options.smooth is not None else "")

@@ -54,9 +54,16 @@ def test_every_person_lifted_over_their_own_runs(tiny_ckpt):
     assert np.isfinite(seq.people_poses_3d_camera[1, :20]).all() and np.isfinite(seq.people_poses_3d_camera[1, 45:]).all()
     alone = lift_keypoints(b[45:], ck, width=640, height=480, fps=25.0)
     np.testing.assert_allclose(seq.people_poses_3d_camera[1, 45:], alone, atol=1e-5)
-    # World frame: each person stands on z = 0.
+    # World frame: each person stands on the ground z = 0 (no trajectory model: each on their own):
+    # the lower ankle's low percentile sits an ankle's height above it.
+    from pose3d_cli.geometry.world import ANKLE_HEIGHT_FRACTION, GROUND_PERCENTILE, estimate_height_m
+
+    assert seq.people_trajectory_world is None
     for p in range(2):
-        assert np.nanmin(seq.people_poses_3d_world[p, ..., 2]) == pytest.approx(0.0, abs=1e-6)
+        w = seq.people_poses_3d_world[p][seq.people_present[p]]
+        low = np.minimum(w[:, 3, 2], w[:, 6, 2])  # right_foot, left_foot
+        assert np.percentile(low, GROUND_PERCENTILE) == pytest.approx(
+            ANKLE_HEIGHT_FRACTION * estimate_height_m(w), abs=1e-4)
 
 
 def test_nobody_in_view_is_an_error(tiny_ckpt):
@@ -68,3 +75,41 @@ def test_nobody_in_view_is_an_error(tiny_ckpt):
     k = np.full((10, 17, 2), np.nan, np.float32)
     with pytest.raises(NoPersonError, match="nobody"):
         lift_people(KeypointTrack(k, None, 64, 64), load_checkpoint(tiny_ckpt))
+
+
+def test_trajectory_places_people_in_one_world_and_height_scales(tmp_path):
+    """A lifter with a trajectory model: people keep their places relative to each other
+    (one transform for all), the trajectory is in the pose sequence, and --height scales the
+    main person to that standing height."""
+    import torch
+
+    from pose3d_cli.geometry.world import estimate_height_m
+    from pose3d_cli.io.keypoint_file import KeypointTrack, PeopleTracks
+    from pose3d_cli.lifting.checkpoint import load_checkpoint, save_checkpoint
+    from pose3d_cli.lifting.model import ArchSpec, TemporalModel
+    from pose3d_cli.lifting.sequence import LiftOptions, lift_people
+
+    torch.manual_seed(1)
+    pos = TemporalModel(ArchSpec(filter_widths=(3, 3), channels=16))
+    traj = TemporalModel(ArchSpec(filter_widths=(3, 3), channels=16, joints_out=1))
+    with torch.no_grad():
+        traj.shrink.bias.copy_(torch.tensor([0.0, 0.0, 5.0]))  # roots about 5 m in front of the camera
+    ck = load_checkpoint(save_checkpoint(tmp_path / "t.pt", pos, layout_in="coco17", layout_out="h36m17",
+                                         model_traj=traj))
+    assert ck.model_traj is not None
+    t = 40
+    people = PeopleTracks((KeypointTrack(_walker(t, 150.0), None, 640, 480, fps=50.0, person_id=0),
+                           KeypointTrack(_walker(t, 450.0), None, 640, 480, fps=50.0, person_id=1)), main=0)
+    seq = lift_people(people, ck, options=LiftOptions(flip=False))
+    tw = seq.people_trajectory_world
+    assert tw is not None and tw.shape == (2, t, 3) and np.isfinite(tw).all()
+    np.testing.assert_allclose(tw[0, 0, :2], 0.0, atol=1e-5)  # the main person's first root over the origin
+    np.testing.assert_allclose(tw, seq.people_poses_3d_world[:, :, 0], atol=1e-5)
+    # Bodies keep their shape (one rigid transform): bone lengths equal the camera frame's.
+    bone = lambda poses: np.linalg.norm(poses[..., 13, :] - poses[..., 12, :], axis=-1)  # noqa: E731
+    np.testing.assert_allclose(bone(seq.people_poses_3d_world), bone(seq.people_poses_3d_camera), rtol=1e-4)
+    tall = lift_people(people, ck, options=LiftOptions(flip=False, height_m=1.70))
+    assert estimate_height_m(tall.people_poses_3d_world[0]) == pytest.approx(1.70, rel=1e-3)
+    ratio = np.linalg.norm(tall.people_trajectory_world[1, 0] - tall.people_trajectory_world[0, 0]) / \
+        np.linalg.norm(tw[1, 0] - tw[0, 0])
+    assert ratio == pytest.approx(1.70 / estimate_height_m(seq.people_poses_3d_world[0]), rel=1e-3)
