@@ -42,6 +42,8 @@ ANKLE_HEIGHT_FRACTION = 0.045
 GROUND_PERCENTILE = 20.0
 #: Horizontal extent of ground contacts (metres) above which the ground's tilt is fitted.
 MIN_TRAVEL_FOR_TILT_M = 1.0
+#: Time scale (seconds) above which :func:`plant_feet` keeps the trajectory model's motion.
+PLANT_BLEND_S = 0.5
 #: Largest tilt correction applied (degrees).
 MAX_TILT_DEG = 25.0
 
@@ -129,6 +131,62 @@ def ground_tilt(contacts_m: np.ndarray) -> np.ndarray | None:
     return n
 
 
+def _gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing along axis 0, ``sigma`` in frames; the ends are extended by point
+    reflection (``2 x[0] − x[i]``), so a linear trend passes unchanged up to the last frame."""
+    if sigma <= 0 or len(x) < 2:
+        return x.copy()
+    r = int(np.ceil(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    idx = np.arange(1, r + 1)
+    head = 2 * x[0] - x[np.minimum(idx, len(x) - 1)][::-1]
+    tail = 2 * x[-1] - x[np.maximum(len(x) - 1 - idx, 0)]
+    pad = np.concatenate([head, x, tail])
+    out = np.zeros_like(x, dtype=np.float64)
+    for i, w in enumerate(k):
+        out += w * pad[i:i + len(x)]
+    return out
+
+
+def plant_feet(pose_world_m: np.ndarray, fps: float, *, blend_s: float = PLANT_BLEND_S,
+               max_height_m: float = 0.15) -> np.ndarray:
+    """Re-time the horizontal root motion so the supporting foot stays put.
+
+    Step by step, the root's horizontal displacement is taken from the legs: while the same foot
+    is the lower one (and within ``max_height_m`` of the ground) the body moves by minus that
+    foot's motion relative to the root (leg odometry); the slow part of the difference between
+    the given motion and the odometry (Gaussian low-pass, ``blend_s`` seconds) is added back, so
+    the distance travelled over a few steps is the given trajectory's. Heights are not changed.
+
+    Args:
+        pose_world_m: ``(T, 17, 3)`` world poses (z up, ground z = 0) placed at their trajectory.
+        fps: frame rate.
+    Returns:
+        ``(T, 17, 3)`` float64 poses, shifted horizontally per frame.
+    """
+    p = _check(pose_world_m, "plant_feet")
+    t = len(p)
+    if t < 3:
+        return p.copy()
+    root = p[:, 0, :2]
+    rel = p[:, list(_FEET), :2] - root[:, None]
+    low = np.argmin(p[:, list(_FEET), 2], axis=1)
+    step = np.diff(root, axis=0)  # the given motion
+    odo = step.copy()
+    idx = np.arange(t - 1)
+    stance = (low[1:] == low[:-1]) & (p[idx, np.array(_FEET)[low[:-1]], 2] <= max_height_m)
+    foot_move = rel[idx + 1, low[:-1]] - rel[idx, low[:-1]]
+    odo[stance] = -foot_move[stance]
+    given = np.concatenate([[root[0]], root[0] + np.cumsum(step, 0)])
+    legs = np.concatenate([[root[0]], root[0] + np.cumsum(odo, 0)])
+    slow = _gaussian_smooth(given - legs, blend_s * fps)
+    new_root = legs + slow
+    out = p.copy()
+    out[..., :2] += (new_root - root)[:, None]
+    return out
+
+
 @dataclass(frozen=True)
 class WorldPoses:
     """Poses in the world frame.
@@ -152,8 +210,18 @@ class WorldPoses:
     moving: bool
 
 
+def _grounded(world: np.ndarray) -> np.ndarray:
+    """World poses shifted so the ground found from the feet (module docstring) is z = 0."""
+    height = estimate_height_m(world)
+    low_ankle = world[:, list(_FEET), 2].min(axis=1)
+    ground = np.percentile(low_ankle, GROUND_PERCENTILE) - ANKLE_HEIGHT_FRACTION * height
+    out = world.copy()
+    out[..., 2] -= ground
+    return out
+
+
 def world_poses(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None = None, *,
-                height_m: float | None = None, fps: float = 50.0) -> WorldPoses:
+                height_m: float | None = None, fps: float = 50.0, plant: bool = True) -> WorldPoses:
     """Camera-frame poses (plus the root trajectory) → grounded world poses.
 
     Args:
@@ -164,12 +232,14 @@ def world_poses(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None = No
             stays on the spot (models without a trajectory model).
         height_m: the subject's standing height; poses and trajectory are scaled together
             (a taller person seen the same size in the image stands farther away).
-        fps: frame rate (for the ground-contact speeds).
+        fps: frame rate (for the ground-contact speeds and foot planting).
+        plant: with a trajectory, re-time the horizontal root motion so the supporting foot
+            stays put (:func:`plant_feet`); the distance travelled stays the trajectory's.
     Returns:
         :class:`WorldPoses`. Steps: place at the trajectory; scale; rotate with
         :func:`~pose3d_cli.geometry.camera.camera_to_world_wild`; level with the ground contacts
-        when the person travels; ground from the feet (see the module docstring); first root
-        position over the origin.
+        when the person travels; ground from the feet (see the module docstring); plant the
+        feet; first root position over the origin.
     Raises:
         InputError: bad shapes, NaN, a trajectory of another length or a non-positive height.
     """
@@ -193,15 +263,17 @@ def world_poses(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None = No
     world = np.asarray(camera_to_world_wild(cam), np.float64)
     tilt = 0.0
     if moving:
-        n = ground_tilt(ground_contacts(world, fps))
+        # Ground contacts are found on feet planted on a first, unlevelled ground.
+        first = plant_feet(_grounded(world), fps) if plant else _grounded(world)
+        n = ground_tilt(ground_contacts(first, fps))
         if n is not None:
             rot = _rotation_between(n, np.array([0.0, 0.0, 1.0]))
             world = world @ rot.T
             tilt = float(np.degrees(np.arccos(np.clip(n[2], -1, 1))))
+    world = _grounded(world)
+    if moving and plant:
+        world = plant_feet(world, fps)
     height = estimate_height_m(world)
-    low_ankle = world[:, list(_FEET), 2].min(axis=1)
-    ground = np.percentile(low_ankle, GROUND_PERCENTILE) - ANKLE_HEIGHT_FRACTION * height
-    world[..., 2] -= ground
     world[..., :2] -= world[0, 0, :2]
     traj = world[:, 0].copy()
     return WorldPoses(poses_world_m=world.astype(np.float32), trajectory_world_m=traj.astype(np.float32),
@@ -254,7 +326,8 @@ def _runs(present: np.ndarray) -> list[tuple[int, int]]:
 
 
 def world_people(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None, present: np.ndarray, *,
-                 main: int = 0, height_m: float | None = None, fps: float = 50.0) -> PeopleWorld:
+                 main: int = 0, height_m: float | None = None, fps: float = 50.0,
+                 plant: bool = True) -> PeopleWorld:
     """Every person's camera-frame poses (and root trajectories) → one grounded world frame.
 
     The multi-person form of :func:`world_poses`, with the same steps applied to everyone with
@@ -272,7 +345,9 @@ def world_people(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None, pr
         present: ``(P, T)`` bool.
         main: index of the main person (scale and origin).
         height_m: the main person's standing height.
-        fps: frame rate (ground-contact speeds).
+        fps: frame rate (ground-contact speeds, foot planting).
+        plant: with a trajectory, plant each person's supporting foot (:func:`plant_feet`, per
+            run of presence).
     """
     cam = np.asarray(pose_cam_m, np.float64)
     present = np.asarray(present, bool)
@@ -296,9 +371,11 @@ def world_people(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None, pr
     world = np.asarray(camera_to_world_wild(np.nan_to_num(placed * scale)), np.float64)
     world[~present] = np.nan
     tilt = 0.0
+    runs = [(p, a, b) for p in range(n_people) for a, b in _runs(present[p]) if b - a >= 2]
     if moving:
-        contacts = [ground_contacts(world[p, a:b], fps) for p in range(n_people)
-                    for a, b in _runs(present[p]) if b - a >= 2]
+        # Contacts are found on feet planted on a first, unlevelled ground.
+        contacts = [ground_contacts(plant_feet(_grounded(world[p, a:b]), fps) if plant
+                                    else world[p, a:b], fps) for p, a, b in runs]
         n = ground_tilt(np.concatenate(contacts)) if contacts else None
         if n is not None:
             world = world @ _rotation_between(n, np.array([0.0, 0.0, 1.0])).T
@@ -312,6 +389,9 @@ def world_people(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None, pr
 
     if moving:
         world[..., 2] -= ground_of(world[present], height)
+        if plant:
+            for p, a, b in runs:
+                world[p, a:b] = plant_feet(world[p, a:b], fps)
         first = int(np.flatnonzero(present[main])[0])
         world[..., :2] -= world[main, first, 0, :2]
         traj = world[:, :, 0].copy()

@@ -100,3 +100,41 @@ def test_bad_input():
         world_poses(np.zeros((5, 17, 3)), np.zeros((4, 3)))
     with pytest.raises(InputError, match="height"):
         world_poses(np.ones((5, 17, 3)), height_m=0.0)
+
+
+def test_plant_feet_removes_sliding_from_a_jittery_trajectory(walk):
+    """A real walk whose trajectory carries jitter and a wrong speed profile slides; planting the
+    supporting foot takes the step-by-step motion from the legs and keeps the distance."""
+    from pose3d_cli.geometry.world import plant_feet
+
+    rng = np.random.default_rng(0)
+    cam = _to_camera(walk)
+    traj = cam[:, 0] + rng.normal(0, 0.03, cam[:, 0].shape)
+    traj[:, 0] += 0.1 * np.sin(np.arange(len(traj)) / 50 * 2 * np.pi * 0.9)  # a wobbling speed
+    loose = world_poses(cam - cam[:, :1], traj, plant=False)
+    planted = world_poses(cam - cam[:, :1], traj)
+    assert foot_sliding(planted.poses_world_m, 50.0) < 0.5 * foot_sliding(loose.poses_world_m, 50.0)
+    travel = [np.linalg.norm(w.trajectory_world_m[-1, :2] - w.trajectory_world_m[0, :2]) for w in (loose, planted)]
+    assert travel[1] == pytest.approx(travel[0], rel=0.1)
+    # plant_feet itself only shifts whole bodies horizontally: heights and shapes are untouched.
+    moved = plant_feet(loose.poses_world_m, 50.0)
+    np.testing.assert_allclose(moved[..., 2], loose.poses_world_m[..., 2], atol=1e-5)
+    np.testing.assert_allclose(moved - moved[:, :1], loose.poses_world_m - loose.poses_world_m[:, :1], atol=1e-5)
+    assert foot_sliding(moved, 50.0) < 0.5 * foot_sliding(loose.poses_world_m, 50.0)
+
+
+def test_world_people_places_everyone_in_one_frame(walk):
+    from pose3d_cli.geometry.world import world_people
+
+    cam = _to_camera(walk)
+    other = cam + np.array([1.0, 0.0, 0.5])
+    poses = np.stack([cam, other])
+    present = np.ones(poses.shape[:2], bool)
+    present[1, :100] = False
+    poses[1, :100] = np.nan
+    out = world_people(poses - poses[:, :, :1], poses[:, :, 0], present, main=0)
+    assert out.trajectory_world_m is not None and np.isnan(out.poses_world_m[1, :100]).all()
+    np.testing.assert_allclose(out.trajectory_world_m[0, 0, :2], 0.0, atol=1e-6)
+    gap = np.linalg.norm(out.trajectory_world_m[1, 100:] - out.trajectory_world_m[0, 100:], axis=-1)
+    assert np.median(gap) == pytest.approx(np.linalg.norm([1.0, 0.0, 0.5]), abs=0.05)
+    assert foot_sliding(out.poses_world_m[0], 50.0) < 0.2
