@@ -1,8 +1,8 @@
 """Make the README's pictures: the HTML viewer and the side-by-side render of the example clip.
 
     python tools/readme_images.py [--video examples/walk.mp4] [--frame 48] [--out-dir docs/img]
-    python tools/readme_images.py --video ../shared/media/sports2d_demo.mp4 --start 2 --limit 120 \
-        --frame 60 --name people        # the multi-person pictures: people_viewer.png, people_render.png
+    python tools/readme_images.py --video ../shared/media/vtest.avi --limit 100 --frame 60 \
+        --name people        # the multi-person pictures: people_viewer.png, people_render.png
 
 Runs ``pose3d infer`` on the clip (render and ``--export html``) in a temporary folder, takes a
 screenshot of the viewer with headless Chromium (Debian's ``chromium``) and grabs the same frame

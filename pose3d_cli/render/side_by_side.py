@@ -240,10 +240,14 @@ def render_side_by_side(
     centres = follow_centres(group, fps)
     radius = clip_radius_m(pose_world_m)
     if p_count > 1:
-        roots = pose_world_m[:, :, 0, :2].reshape(-1, 2)
-        roots = roots[np.isfinite(roots).all(axis=1)]
-        if len(roots):
-            span = float(np.max(roots.max(axis=0) - roots.min(axis=0)))
+        # The cube follows the group; it is sized to hold the people present at once (their
+        # spread in most frames), not everywhere they walk over the clip.
+        roots = pose_world_m[:, :, 0, :2]  # (P, T, 2)
+        with np.errstate(invalid="ignore"):
+            spread = np.nanmax(roots, axis=0) - np.nanmin(roots, axis=0)  # (T, 2), NaN where nobody
+        spread = spread[np.isfinite(spread).all(axis=1)]
+        if len(spread):
+            span = float(np.percentile(spread.max(axis=1), 90))
             radius = max(radius, min(span + 1.0, 4 * radius))
     thickness = max(2, round(fit_h / 240))
     out = np.zeros((geo.height, geo.width, 3), np.uint8)
