@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from pose3d_cli.errors import CheckpointError, InputError, OutputExistsError
 from pose3d_cli.io.atomic import check_not_inputs, check_writable
 from pose3d_cli.io.exports import EXPORT_SUFFIXES, parse_exports
-from pose3d_cli.io.keypoint_file import PeopleTracks
+from pose3d_cli.io.keypoint_file import PeopleTracks, parse_person_spec
 from pose3d_cli.io.pose_file import PoseSequence
 from pose3d_cli.io.video import VideoInfo, is_image_glob
 from pose3d_cli.render.side_by_side import DEFAULT_AZIMUTH_DEG, parse_size
@@ -376,6 +376,7 @@ def infer_video(
         check_number(name, value)
     check_number("fps", fps, positive=True)
     check_number("height", height, positive=True)
+    parse_person_spec(person)
     render = render and write
     if write and not render and not exports:
         raise InputError("nothing to write: --no-render and no --export; give --export npz (or another format)")

@@ -56,6 +56,7 @@ def default_run(tmp_path_factory):
 # End to end with the real default models
 
 
+@pytest.mark.slow
 def test_end_to_end_render_is_playable_and_matches_the_input(default_run):
     info = probe_video(EXAMPLE)
     mp4 = default_run.paths["mp4"]
@@ -75,6 +76,7 @@ def test_end_to_end_render_is_playable_and_matches_the_input(default_run):
         assert (np.abs(right - SIDE_COLOURS_RGB[side]).sum(-1) < 40).sum() > 100, side
 
 
+@pytest.mark.slow
 def test_end_to_end_skeleton_is_plausible(default_run):
     seq = load_poses(default_run.paths["npz"])
     info = probe_video(EXAMPLE)
@@ -103,6 +105,7 @@ def test_end_to_end_skeleton_is_plausible(default_run):
     assert -0.05 < np.percentile(feet_z, 20) < 0.15  # grounded by the feet (the ankle is above the sole)
 
 
+@pytest.mark.slow
 def test_end_to_end_exports_and_summary(default_run):
     assert set(default_run.paths) == {"mp4", "npz", "json", "csv", "bvh"}
     assert default_run.people_found >= 1 and 0 <= default_run.frames_filled < default_run.frames // 2
@@ -138,6 +141,7 @@ def test_frame_range():
         frame_range(100, 25.0, end=1.0, limit=3)
 
 
+@pytest.mark.slow
 def test_keypoints_file_limit_and_resampling_switch(tmp_path, walk_keypoints, tiny_ckpt):
     common = {"keypoints": walk_keypoints, "checkpoint": str(tiny_ckpt), "render": False, "quiet": True}
     r = infer_video(EXAMPLE, out_dir=tmp_path / "a", start=1.0, limit=20, **common)
@@ -150,6 +154,7 @@ def test_keypoints_file_limit_and_resampling_switch(tmp_path, walk_keypoints, ti
     assert not r2.resampled and r2.frames == 95 and set(r2.paths) == {"json"}
 
 
+@pytest.mark.slow
 def test_short_render_with_options(tmp_path, walk_keypoints, tiny_ckpt):
     r = infer_video(EXAMPLE, out=tmp_path / "r.mp4", keypoints=walk_keypoints, checkpoint=str(tiny_ckpt),
                     limit=15, size=240, azimuth=10.0, orbit=90.0, quiet=True)
@@ -182,6 +187,7 @@ def test_bad_inputs_are_typed_errors(tmp_path, tiny_ckpt):
     assert list(tmp_path.iterdir()) == [corrupt]
 
 
+@pytest.mark.slow
 def test_clip_with_nobody(tmp_path, shared_dir, tiny_ckpt):
     """A real clip of trees and buildings (top-right of the Sports2D demo): nobody to lift."""
     clip = tmp_path / "empty.mp4"
@@ -230,6 +236,7 @@ def test_keypoints_from_openpose_folder_take_the_video_frame_size(tmp_path, tiny
     np.testing.assert_allclose(seq.keypoints_px, track.keypoints_px, atol=0.01)
 
 
+@pytest.mark.slow
 def test_lift_and_infer_keypoints_give_identical_poses(tmp_path, walk_keypoints, tiny_ckpt):
     """Issue 10: the same keypoints of a 30 fps clip through `pose3d lift` and through
     `pose3d infer --keypoints` give the same poses (one path: cleaning, resampling, lifting,

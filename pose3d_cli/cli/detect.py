@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
         raise InputError(f"--out and --custom-npz are the same file {out}; give two paths")
     check_number("fps", args.fps, positive=True)
+    from pose3d_cli.io.keypoint_file import parse_person_spec
+
+    parse_person_spec(args.person)
     if not 0.0 <= args.min_score <= 1.0:
         raise InputError(f"--min-score {args.min_score}: give a value in [0, 1]")
     info = probe_video(args.video, fps=args.fps)

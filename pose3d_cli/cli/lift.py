@@ -86,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
     check_not_inputs([out], [args.input, args.source_video])
     check_number("fps", args.fps, positive=True)
     check_number("height", args.height, positive=True)
+    from pose3d_cli.io.keypoint_file import parse_person_spec
+
+    parse_person_spec(args.person)
     device = select_device(args.device)
     t0 = time.perf_counter()
     people = load_any_people(args.input, video=args.video, source_video=args.source_video,

@@ -108,6 +108,21 @@ class KeypointTrack:
                        start_frame=self.start_frame + int(start))
 
 
+def parse_person_spec(spec: str | None) -> str | list[int]:
+    """``--person`` text → ``"all"``, ``"main"`` or a list of ids; :class:`InputError` when
+    malformed (checked before any work, so a typo fails at once)."""
+    text = "all" if spec is None else str(spec).strip().lower()
+    if text in ("all", "main"):
+        return text
+    try:
+        wanted = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        wanted = []
+    if not wanted:
+        raise InputError(f"--person {spec!r}: give main, all, or person ids like 1,3")
+    return wanted
+
+
 @dataclass(frozen=True)
 class PeopleTracks:
     """Every tracked person of a clip.
@@ -198,15 +213,11 @@ class PeopleTracks:
         """``"all"`` (or None), ``"main"``, or comma-separated person ids (``"3,7"``).
 
         Raises :class:`InputError` for an unknown id or a malformed spec."""
-        text = "all" if spec is None else str(spec).strip().lower()
-        if text == "all":
+        wanted = parse_person_spec(spec)
+        if wanted == "all":
             return self
-        if text == "main":
+        if wanted == "main":
             return PeopleTracks((self.main_track,), 0)
-        try:
-            wanted = [int(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise InputError(f"--person {spec!r}: give main, all, or person ids like 1,3") from None
         ids = list(self.person_ids)
         unknown = [w for w in wanted if w not in ids]
         if not wanted or unknown:

@@ -51,12 +51,14 @@ def _summary(out: Path) -> dict:
     return {r["clip"]: r for r in doc["results"]}
 
 
+@pytest.mark.slow
 def test_find_clips_skips_outputs_and_non_videos(clips, tmp_path):
     names = [p.relative_to(clips).as_posix() for p in find_clips(clips, recursive=True)]
     assert names == ["corrupt.mp4", "good_a.mp4", "nobody.mp4", "sub/good_b.mp4"]
     assert [p.name for p in find_clips(clips, pattern="good*")] == ["good_a.mp4"]
 
 
+@pytest.mark.slow
 def test_batch_reports_failures_and_resumes(clips, tmp_path, tiny_ckpt, capsys):
     out = tmp_path / "out"
     argv = ["batch", str(clips), "--recursive", "--out-dir", str(out), "--checkpoint", str(tiny_ckpt),
@@ -88,6 +90,7 @@ def test_batch_reports_failures_and_resumes(clips, tmp_path, tiny_ckpt, capsys):
     assert _summary(out)["good_a.mp4"]["status"] == "done" and (out / "good_a.pose3d.bvh").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_interrupted_batch_leaves_nothing_that_passes_for_finished(tmp_path, tiny_ckpt, sig):
     """Kill the batch while it renders: with SIGKILL (no chance to clean up) nothing passes for
@@ -129,6 +132,7 @@ def test_interrupted_batch_leaves_nothing_that_passes_for_finished(tmp_path, tin
     assert is_done(out / "walk.pose3d.done.json", paths)
 
 
+@pytest.mark.slow
 def test_parallel_jobs(clips, tmp_path, tiny_ckpt):
     out = tmp_path / "out"
     assert main(["batch", str(clips), "--recursive", "--pattern", "good*", "--jobs", "2",
@@ -146,6 +150,7 @@ def test_batch_bad_folder(tmp_path, capsys):
     assert "no videos found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_clips_sharing_a_stem_get_their_own_outputs(tmp_path, tiny_ckpt):
     """clip.mp4 and clip.mkv in one folder: two sets of outputs, two markers, both reported."""
     folder = tmp_path / "in"

@@ -54,6 +54,7 @@ def clips(tmp_path_factory, shared_dir) -> dict[str, Path]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["mp4", "mov", "avi", "mkv", "webm"])
 def test_detect_each_container(clips, tmp_path, kind):
     out = tmp_path / "k.npz"
@@ -125,6 +126,7 @@ def test_bad_options(clips, tmp_path, capsys):
     assert "unknown --device" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_real_process_exits_nonzero_without_traceback(clips, tmp_path):
     for kind in ("text", "nobody"):
         proc = subprocess.run([sys.executable, "-m", "pose3d_cli", "detect", str(clips[kind]), "--out",

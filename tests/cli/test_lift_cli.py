@@ -130,6 +130,7 @@ def test_checkpoint_with_16_joints_where_17_expected(tmp_path, capsys):
     assert "the model has 16 input joints but layout coco17 has 17" in _err(capsys)
 
 
+@pytest.mark.slow
 def test_console_entry_point_runs(tmp_path, ckpt):
     src = save_keypoints(_track(t=12), tmp_path / "kp.npz")
     out = tmp_path / "p.npz"

@@ -33,6 +33,7 @@ def _one_line_error(capsys, *needles: str) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_train_then_resume_then_evaluate(files, tmp_path, capsys):
     out = tmp_path / "run"
     base = ["train", "--data-3d", str(files["3d"]), "--data-2d", str(files["det"]), "--out", str(out), *TINY]
@@ -82,6 +83,7 @@ def test_train_then_resume_then_evaluate(files, tmp_path, capsys):
     _one_line_error(capsys, "--overwrite")
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_errors_are_one_line(files, tmp_path, capsys):
     common = ["--data-3d", str(files["3d"]), "--data-2d", str(files["det"])]
     assert main(["train", *common, "--out", str(tmp_path / "a"), "--subjects-train", "S1,S42", *TINY]) == 2

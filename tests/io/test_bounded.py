@@ -56,6 +56,7 @@ def _cap_memory() -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (3 << 30, 3 << 30))
 
 
+@pytest.mark.slow
 def test_dataset_mocap_on_dev_zero_fails_at_once_in_one_line(tmp_path):
     """`pose3d dataset mocap --bvh /dev/zero`, through the console entry point."""
     proc = subprocess.run([sys.executable, "-m", "pose3d_cli", "dataset", "mocap", "--bvh", "/dev/zero",

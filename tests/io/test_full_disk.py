@@ -46,6 +46,7 @@ def test_encoder_running_out_of_space_leaves_nothing(tiny_disk):
     assert list(tiny_disk.iterdir()) == []  # no final file, no temporary left
 
 
+@pytest.mark.slow
 def test_infer_onto_a_full_disk_exits_non_zero(tiny_disk, tiny_ckpt):
     from pose3d_cli.cli import main
 

@@ -92,6 +92,7 @@ def test_camera_azimuth_matches_the_world_frame():
     assert np.degrees(np.arctan2(-axis[1], -axis[0])) == pytest.approx(CAMERA_AZIMUTH_DEG, abs=0.5)
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_chromium_draws_the_viewer_without_errors(page, tmp_path):
     dom, err = _chromium(tmp_path, page.as_uri() + "#frame=60&paused", "--virtual-time-budget=1500",
@@ -116,6 +117,7 @@ def test_chromium_draws_the_viewer_without_errors(page, tmp_path):
     assert blue > 100 and red > 100
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_console_check_sees_errors(page, tmp_path):
     """The checks above can fail: a page that throws is caught both ways."""

@@ -39,6 +39,7 @@ def test_mapping_picks_the_named_landmarks():
     assert (out[:, 1] == 5).all() and (out[:, 2] == 1).all()
 
 
+@pytest.mark.slow
 def test_finds_the_person_in_most_frames_inside_the_frame(man_track):
     tr = man_track
     assert tr.num_frames == 60 and (tr.width, tr.height) == (884, 498)
@@ -52,6 +53,7 @@ def test_finds_the_person_in_most_frames_inside_the_frame(man_track):
     assert 0.25 * tr.width < hips[0] < 0.6 * tr.width and hips[1] < 0.6 * tr.height
 
 
+@pytest.mark.slow
 def test_keypoints_move_smoothly(man_track):
     k = man_track.keypoints_px
     both = ~man_track.filled_frames[1:] & ~man_track.filled_frames[:-1]
@@ -61,6 +63,7 @@ def test_keypoints_move_smoothly(man_track):
     assert per_frame.max() < 0.12 * man_track.height
 
 
+@pytest.mark.slow
 def test_left_and_right_are_not_swapped(man_track):
     """The man faces the camera throughout: his left side is on the image's right (larger x).
 
@@ -76,6 +79,7 @@ def test_left_and_right_are_not_swapped(man_track):
         assert right_way >= 0.9, (a, right_way)
 
 
+@pytest.mark.slow
 def test_rotated_copy_gives_the_same_upright_keypoints(man_track, man_on_box_mp4, man_on_box_rotated_mp4):
     upright = read_frames(man_on_box_mp4, 0, 2).astype(float)
     turned = read_frames(man_on_box_rotated_mp4, 0, 2).astype(float)
@@ -96,6 +100,7 @@ def test_rotated_copy_gives_the_same_upright_keypoints(man_track, man_on_box_mp4
     assert np.percentile(diff, 90) < 0.04 * man_track.height
 
 
+@pytest.mark.slow
 def test_small_walker_cropped_from_a_street_scene(vtest_walker_mp4):
     tr = detect_video(vtest_walker_mp4, detector="mediapipe", progress=False)
     assert (~tr.filled_frames).sum() >= 10
@@ -111,6 +116,7 @@ def test_video_without_a_person_is_a_clear_error(nobody_mp4):
         detect_video(nobody_mp4, detector="mediapipe", progress=False)
 
 
+@pytest.mark.slow
 def test_reused_detector_is_reset_between_clips(vtest_walker_mp4, nobody_mp4):
     det = get_detector("mediapipe")
     try:

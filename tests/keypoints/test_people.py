@@ -54,6 +54,7 @@ def test_default_detector_is_the_multi_person_one():
     assert DEFAULT_DETECTOR == "movenet-blazepose"
 
 
+@pytest.mark.slow
 def test_several_people_per_frame_on_a_street_scene(vtest_people):
     people = vtest_people
     assert people.num_frames == 61 and (people.width, people.height) == (768, 576)
@@ -69,6 +70,7 @@ def test_several_people_per_frame_on_a_street_scene(vtest_people):
     assert "MoveNet" in people.tracks[0].detector_version and "BlazePose" in people.tracks[0].detector_version
 
 
+@pytest.mark.slow
 def test_keypoints_are_nan_where_absent_and_inside_the_frame_where_present(vtest_people):
     k = vtest_people.keypoints_px  # (P, T, 17, 2)
     present = vtest_people.present
@@ -83,6 +85,7 @@ def test_keypoints_are_nan_where_absent_and_inside_the_frame_where_present(vtest
     assert (nose_y < ankle_y).mean() > 0.95
 
 
+@pytest.mark.slow
 def test_identities_are_stable_while_people_walk_apart(vtest_people):
     """Between consecutive detected frames nobody's box jumps (a swap between two people far
     apart would), and people detected on frames 50 and 60 are where one second of walking takes
@@ -104,6 +107,7 @@ def test_identities_are_stable_while_people_walk_apart(vtest_people):
     assert kept >= 3
 
 
+@pytest.mark.slow
 def test_describe_lists_every_person(vtest_people):
     rows = vtest_people.describe()
     assert len(rows) == vtest_people.num_people >= 6
@@ -168,6 +172,7 @@ def test_scene_with_nobody_is_a_clear_error(nobody_mp4):
         detect_people(nobody_mp4, progress=False)
 
 
+@pytest.mark.slow
 def test_person_in_too_few_frames_is_an_error_unless_asked(tmp_path, shared_dir):
     """A walker in view for the first 6 of 40 frames (the rest: an empty stretch of lawn)."""
     clip = tmp_path / "brief.mp4"
@@ -183,6 +188,7 @@ def test_person_in_too_few_frames_is_an_error_unless_asked(tmp_path, shared_dir)
     assert people.num_people == 1 and people.present[0, :6].sum() >= 4 and not people.present[0, 10:].any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "size", "least_recall"), [("movenet", 512, 0.6), ("movenet-fast", 256, 0.3)])
 def test_movenet_modes_find_several_people(shared_dir, name, size, least_recall):
     det = get_detector(name)

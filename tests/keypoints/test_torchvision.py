@@ -107,6 +107,7 @@ def tv():
         pytest.skip(f"torchvision not installed here: {exc}")
 
 
+@pytest.mark.slow
 def test_keypoint_rcnn_runs_end_to_end_on_cpu(tv, vtest_walker_mp4):
     """Real model code, random weights (the real ones cannot be fetched here), real frames."""
     from pose3d_cli.keypoints import detect_video, get_detector

@@ -58,6 +58,7 @@ def test_shipped_builtin_matches_its_description(description):
         assert "pose3d train" in desc["training_command"]
 
 
+@pytest.mark.slow
 def test_ship_tool_installs_a_run(shared_dir, tmp_path):
     torch.set_num_threads(1)
     bvh = sorted((shared_dir / "mocap").glob("*.bvh"))

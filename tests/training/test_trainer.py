@@ -60,6 +60,7 @@ def test_bn_momentum_schedule_is_exponential():
     assert np.allclose(ratios, 0.01 ** (1 / 10))
 
 
+@pytest.mark.slow
 def test_supervised_training_reduces_validation_mpjpe(mocap_files, tmp_path):
     config = TrainConfig(epochs=4, **TINY)
     data = _data(mocap_files, config)
@@ -106,6 +107,7 @@ def _stop_after(epoch: int):
     return callback
 
 
+@pytest.mark.slow
 def test_resume_matches_uninterrupted_run(mocap_files, tmp_path):
     """Kill a semi-supervised run after epoch 2 of 3 (after its first back-projection epoch, so
     both samplers, both models and the optimiser carry state), resume from last.pt with the
@@ -200,6 +202,7 @@ def _ddp_worker(rank: int, world: int, port: int, files: dict, out: str) -> None
         torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_distributed_data_parallel_on_two_cpu_processes(mocap_files, tmp_path):
     """Two processes under gloo, as torchrun would start them (RANK/WORLD_SIZE/LOCAL_RANK)."""
     import torch.multiprocessing as mp

@@ -299,6 +299,7 @@ _CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_processes_download_the_same_entry_once(server, ckpt_9f, tmp_path):
     """Two real processes start the same download at the same moment (a barrier on files):
     the server sees one request, one process fetches and the other waits on the lock and
