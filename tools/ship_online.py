@@ -237,7 +237,7 @@ def _write_card(cards_dir: Path, name: str, data: dict, table: dict, used: dict,
         "(`lifting.trajectory.depth_for_focal` converts for a known focal length).", "",
         "**Not used.** `gaitkit` 1.5.0's lab gait examples (CC-BY-4.0) hold lower-body landmarks only: the "
         "lifter needs all 17 COCO keypoints as input, so they can neither train nor test it.", "",
-        "**Limits.** About 750 s of real motion from about 10 people; synthetic 2D noise; no hand, foot or face "
+        "**Limits.** About 750 s of real motion from a handful of people; synthetic 2D noise; no hand, foot or face "
         "detail; the published Detectron-COCO model (trained on Human3.6M) remains more accurate on the motions "
         "Human3.6M covers.", ""]
     path = cards_dir / f"{name}.md"
