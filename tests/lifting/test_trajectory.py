@@ -62,3 +62,35 @@ def test_depth_for_focal_keeps_the_image_position():
     np.testing.assert_allclose(out[:, :2] / out[:, 2:] * 3.0, tr[:, :2] / tr[:, 2:] * 2.0)
     with pytest.raises(InputError):
         depth_for_focal(tr, 0.0, 2.0)
+
+
+def test_builtin_trajectory_follows_a_real_walk(shared_dir):
+    """The shipped built-in's trajectory model on a real capture seen from the side: the root's
+    left-right travel and its depth come out right (depth of the canonical camera)."""
+    from pose3d_cli.training.mocap import load_mocap
+    from pose3d_cli.training.sources import COCO_FROM_POINTS, clip_from_mocap
+    from pose3d_cli.zoo import load_lifter
+
+    torch.set_num_threads(1)
+    ck, _ = load_lifter(None)
+    if ck.model_traj is None:
+        pytest.skip("the built-in in this tree has no trajectory model")
+    clip = clip_from_mocap(load_mocap(shared_dir / "mocap" / "bvhtools_test2.bvh", max_seconds=40), "t")
+    p = clip.points_m[1000:1400].astype(np.float64)
+    root = p[:, 0, :2]
+    d = (root[-1] - root[0]) / np.linalg.norm(root[-1] - root[0])
+    side = np.array([-d[1], d[0], 0.0])
+    centre = np.r_[root.mean(0), 0.0] + side * 5.0 + np.array([0.0, 0.0, 1.2])
+    fwd = -side
+    right = np.cross(fwd, [0.0, 0.0, 1.0])
+    rot = np.stack([right, np.cross(fwd, right), fwd])
+    cam = (p - centre) @ rot.T
+    focal = 2.0  # the canonical camera: predicted depth is true depth
+    kp = (cam[:, list(COCO_FROM_POINTS), :2] / cam[:, list(COCO_FROM_POINTS), 2:] * focal).astype(np.float32)
+    traj = predict_trajectory(ck.model_traj, kp, layout_in=ck.layout_in)
+    true = cam[:, 0]
+    travel_pred = traj[-1, 0] - traj[0, 0]
+    travel_true = true[-1, 0] - true[0, 0]
+    assert abs(travel_true) > 1.5
+    assert travel_pred == pytest.approx(travel_true, rel=0.15)
+    assert np.median(np.abs(traj[:, 2] - true[:, 2]) / true[:, 2]) < 0.15
