@@ -37,6 +37,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "frames where they are absent interpolated, as that format has no gaps)")
     add_fps(p)
     add_range(p)
+    p.add_argument("--start-frame", type=int, default=None, metavar="N",
+                   help="begin at frame N (0-based); what --start meant in earlier versions of detect")
+    p.add_argument("--end-frame", type=int, default=None, metavar="N",
+                   help="stop before frame N; what --end meant in earlier versions of detect")
     p.add_argument("--min-score", type=float, default=0.3,
                    help="joints scoring lower are interpolated over time (default 0.3)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -57,6 +61,44 @@ def default_out(video: str) -> Path:
     return path.with_name(path.stem + ".keypoints.npz")
 
 
+def _whole(value: float | None) -> bool:
+    return value is not None and float(value).is_integer()
+
+
+def detect_range(args: argparse.Namespace, num_frames: int, fps: float) -> tuple[int, int]:
+    """``[first, stop)`` frames from ``--start/--end`` (seconds, as in every subcommand) or
+    ``--start-frame/--end-frame`` (frames). Earlier versions of detect read ``--start/--end`` as frame
+    numbers: a whole-number value gets a one-line notice on stderr saying how to keep that meaning."""
+    from pose3d_cli.errors import InputError
+    from pose3d_cli.pipeline import frame_range
+
+    frames_given = args.start_frame is not None or args.end_frame is not None
+    if frames_given and (args.start is not None or args.end is not None):
+        raise InputError("give --start/--end (seconds) or --start-frame/--end-frame (frames), not both")
+    if not frames_given:
+        if not args.quiet and (_whole(args.start) or _whole(args.end)):
+            sys.stderr.write("pose3d detect: note: --start/--end are seconds, as in every subcommand (earlier "
+                             "versions of detect read them as frame numbers); for frames use --start-frame/--end-frame\n")
+        return frame_range(num_frames, fps, start=args.start, end=args.end, limit=args.limit,
+                           source=args.video)
+    first = 0 if args.start_frame is None else args.start_frame
+    if first < 0:
+        raise InputError(f"--start-frame {first}: give a frame number >= 0")
+    if args.end_frame is not None and args.limit is not None:
+        raise InputError("give either --end-frame or --limit, not both")
+    if first >= num_frames:
+        raise InputError(f"{args.video}: --start-frame {first} is past the end of the clip ({num_frames} frames)")
+    stop = num_frames if args.end_frame is None else min(num_frames, args.end_frame)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise InputError(f"--limit {args.limit}: give a positive number of frames")
+        stop = min(num_frames, first + args.limit)
+    if stop <= first:
+        raise InputError(f"{args.video}: the range --start-frame {first} --end-frame {args.end_frame} holds no "
+                         "frames; give an --end-frame after --start-frame")
+    return first, stop
+
+
 def run(args: argparse.Namespace) -> int:
     from pose3d_cli.errors import InputError
     from pose3d_cli.io.atomic import check_not_inputs, check_writable
@@ -64,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from pose3d_cli.io.video import probe_video
     from pose3d_cli.keypoints import detect_people
     from pose3d_cli.keypoints.cleaning import fill_every_frame
-    from pose3d_cli.pipeline import check_number, frame_range
+    from pose3d_cli.pipeline import check_number
 
     out = args.out or default_out(args.video)
     outputs = [out] + ([args.custom_npz] if args.custom_npz is not None else [])
@@ -80,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.min_score <= 1.0:
         raise InputError(f"--min-score {args.min_score}: give a value in [0, 1]")
     info = probe_video(args.video, fps=args.fps)
-    first, stop = frame_range(info.num_frames, info.fps, start=args.start, end=args.end, limit=args.limit,
-                              source=args.video)
+    first, stop = detect_range(args, info.num_frames, info.fps)
     t0 = time.perf_counter()
     people = detect_people(args.video, detector=args.detector, device=args.device, progress=not args.quiet,
                            start=first, end=stop, fps=args.fps, min_score=args.min_score, info=info)

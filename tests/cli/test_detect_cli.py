@@ -86,6 +86,13 @@ def test_detect_writes_both_files_and_respects_overwrite(clips, tmp_path, capsys
     assert main(["detect", str(clips["mp4"]), "--out", str(clips["mp4"]), "--overwrite", "--quiet"]) == 2
     assert "would replace the input" in capsys.readouterr().err
     assert main(args + ["--quiet", "--overwrite"]) == 0
+    # The frame numbers that detect's --start/--end meant in earlier versions: the same range
+    framed = tmp_path / "framed.npz"
+    assert main(["detect", str(clips["mp4"]), "--out", str(framed), "--start-frame", "4", "--end-frame", "12",
+                 "--detector", "mediapipe", "--quiet"]) == 0
+    fr = load_keypoints(framed)
+    assert fr.start_frame == 4 and fr.num_frames == 8
+    np.testing.assert_allclose(fr.keypoints_px, tr.keypoints_px)
 
 
 def test_detect_image_folder_and_glob(clips, tmp_path):
@@ -121,7 +128,15 @@ def test_bad_options(clips, tmp_path, capsys):
     assert main(["detect", str(clips["mp4"]), "--detector", "nope", "--out", str(tmp_path / "a.npz")]) == 2
     assert "unknown detector 'nope'" in capsys.readouterr().err
     assert main(["detect", str(clips["mp4"]), "--start", "50", "--out", str(tmp_path / "a.npz")]) == 2
-    assert "past the end of the clip (12 frames" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "past the end of the clip (12 frames" in err
+    # a whole number may be meant as the frame number detect read it as before: say so, once
+    assert "--start/--end are seconds" in err and "--start-frame/--end-frame" in err
+    assert main(["detect", str(clips["mp4"]), "--start", "1", "--start-frame", "3",
+                 "--out", str(tmp_path / "a.npz")]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["detect", str(clips["mp4"]), "--start-frame", "12", "--out", str(tmp_path / "a.npz")]) == 2
+    assert "--start-frame 12 is past the end of the clip (12 frames)" in capsys.readouterr().err
     assert main(["detect", str(clips["mp4"]), "--device", "tpu", "--out", str(tmp_path / "a.npz")]) == 2
     assert "unknown --device" in capsys.readouterr().err
 
