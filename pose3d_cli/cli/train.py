@@ -18,6 +18,11 @@ def _widths(text: str) -> tuple[int, ...]:
     return widths
 
 
+# options whose default is TrainConfig's: argparse dest -> TrainConfig field
+CONFIG_OPTIONS = {"arch": "filter_widths", "channels": "channels", "dropout": "dropout", "epochs": "epochs",
+                  "batch_size": "batch_size", "lr": "lr", "lr_decay": "lr_decay"}
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train", help="train a lifter on 3D + 2D dataset files",
@@ -27,15 +32,19 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--data-3d", type=Path, required=True, help="data_3d_<name>.npz (positions_3d)")
     p.add_argument("--data-2d", type=Path, required=True, help="data_2d_<name>_<det>.npz (positions_2d)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--arch", type=_widths, default=(3, 3, 3),
+    # Defaults of these come from TrainConfig (filled in by run(), so that --help needs no torch);
+    # the numbers in the help texts are checked against it by tests/cli/test_train_cli.py.
+    p.add_argument("--arch", type=_widths, default=argparse.SUPPRESS,
                    help="filter widths (default 3,3,3: 27 frames; 3,3,3,3,3: 243)")
-    p.add_argument("--channels", type=int, default=1024, help="convolution channels (default 1024)")
-    p.add_argument("--dropout", type=float, default=0.25, help="dropout probability (default 0.25)")
+    p.add_argument("--channels", type=int, default=argparse.SUPPRESS, help="convolution channels (default 1024)")
+    p.add_argument("--dropout", type=float, default=argparse.SUPPRESS, help="dropout probability (default 0.25)")
     p.add_argument("--causal", action="store_true", help="train a causal (past-only) model")
-    p.add_argument("--epochs", type=int, default=80, help="epochs (default 80)")
-    p.add_argument("--batch-size", type=int, default=1024, help="labelled windows per step (default 1024)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Amsgrad learning rate (default 1e-3)")
-    p.add_argument("--lr-decay", type=float, default=0.95, help="learning-rate factor per epoch (default 0.95)")
+    p.add_argument("--epochs", type=int, default=argparse.SUPPRESS, help="epochs (default 80)")
+    p.add_argument("--batch-size", type=int, default=argparse.SUPPRESS,
+                   help="labelled windows per step (default 1024)")
+    p.add_argument("--lr", type=float, default=argparse.SUPPRESS, help="Amsgrad learning rate (default 0.001)")
+    p.add_argument("--lr-decay", type=float, default=argparse.SUPPRESS,
+                   help="learning-rate factor per epoch (default 0.95)")
     p.add_argument("--semi-supervised", action="store_true",
                    help="also train on unlabelled 2D by back-projection (trajectory model, "
                         "reprojection and bone-length losses)")
@@ -82,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
     )
     from pose3d_cli.training.trainer import LAST, TrainConfig, train
 
+    defaults = TrainConfig()
+    for option, field_name in CONFIG_OPTIONS.items():
+        if not hasattr(args, option):
+            setattr(args, option, getattr(defaults, field_name))
     out: Path = args.out
     resume = None
     if args.resume is not None:

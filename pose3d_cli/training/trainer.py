@@ -56,6 +56,9 @@ LAST = "last.pt"
 BEST = "best.pt"
 
 
+PAPER_TRAIN_WIDTHS: tuple[int, ...] = (3, 3, 3)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of one run; defaults are the paper's.
@@ -82,10 +85,12 @@ class TrainConfig:
             validation error of the epochs in between is recorded as NaN.
     """
 
-    filter_widths: tuple[int, ...] = (3, 3, 3)
-    channels: int = 1024
-    dropout: float = 0.25
-    causal: bool = False
+    # The architecture fields are ArchSpec's own defaults, except the widths: the paper's training
+    # script defaults to the 27-frame model (ArchSpec's default is the published 243-frame one).
+    filter_widths: tuple[int, ...] = PAPER_TRAIN_WIDTHS
+    channels: int = ArchSpec.channels
+    dropout: float = ArchSpec.dropout
+    causal: bool = ArchSpec.causal
     epochs: int = 80
     batch_size: int = 1024
     lr: float = 1e-3

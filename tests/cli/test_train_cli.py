@@ -109,3 +109,28 @@ def test_train_and_evaluate_errors_are_one_line(files, tmp_path, capsys):
     _one_line_error(capsys, "h36m17", "coco17")
     assert main(["evaluate", "--checkpoint", str(tmp_path / "missing.pt"), *common]) == 2
     _one_line_error(capsys, "missing.pt")
+
+
+def test_help_defaults_are_train_config_defaults():
+    """The train options take their defaults from TrainConfig (one declaration); the numbers the
+    help prints must be those."""
+    import argparse
+
+    from pose3d_cli.cli import train as train_cli
+    from pose3d_cli.lifting.model import ArchSpec
+    from pose3d_cli.training.trainer import TrainConfig
+
+    parser = train_cli.add_parser(argparse.ArgumentParser().add_subparsers())
+    helps = {a.dest: a.help for a in parser._actions}
+    defaults = TrainConfig()
+    for option, field_name in train_cli.CONFIG_OPTIONS.items():
+        value = getattr(defaults, field_name)
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}"
+        assert f"(default {shown}" in helps[option], (option, shown, helps[option])
+    # a run without the options gets exactly TrainConfig's values
+    args = parser.parse_args(["--data-3d", "a", "--data-2d", "b", "--out", "c"])
+    assert not any(hasattr(args, o) for o in train_cli.CONFIG_OPTIONS)
+    # the architecture ones are ArchSpec's, except the 27-frame widths of the paper's training script
+    assert (defaults.channels, defaults.dropout, defaults.causal) == (ArchSpec.channels, ArchSpec.dropout,
+                                                                      ArchSpec.causal)
+    assert defaults.filter_widths == (3, 3, 3)
