@@ -29,6 +29,7 @@ import numpy as np
 
 from pose3d_cli.errors import InputError
 from pose3d_cli.geometry.camera import camera_to_world_wild
+from pose3d_cli.geometry.rotations import min_rotation
 from pose3d_cli.skeleton import H36M17
 
 #: (leg length + hip-to-thorax distance) / standing height of an adult (the training data's rule).
@@ -78,16 +79,6 @@ def head_top(pose_m: np.ndarray) -> np.ndarray:
     ``neck_nose → head`` vector."""
     p = _check(pose_m, "head_top")
     return p[:, _HEAD] + HEAD_TOP_FACTOR * (p[:, _HEAD] - p[:, _NECK])
-
-
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation ``(3, 3)`` taking unit vector ``a`` to unit vector ``b``."""
-    v = np.cross(a, b)
-    c = float(np.dot(a, b))
-    if np.linalg.norm(v) < 1e-12:
-        return np.eye(3)
-    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + k + k @ k / (1 + c)
 
 
 def ground_contacts(pose_world_m: np.ndarray, fps: float, max_speed_m_s: float = 0.25) -> np.ndarray:
@@ -267,7 +258,7 @@ def world_poses(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None = No
         first = plant_feet(_grounded(world), fps) if plant else _grounded(world)
         n = ground_tilt(ground_contacts(first, fps))
         if n is not None:
-            rot = _rotation_between(n, np.array([0.0, 0.0, 1.0]))
+            rot = min_rotation(n[None], np.array([[0.0, 0.0, 1.0]]))[0]
             world = world @ rot.T
             tilt = float(np.degrees(np.arccos(np.clip(n[2], -1, 1))))
     world = _grounded(world)
@@ -378,7 +369,7 @@ def world_people(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None, pr
                                     else world[p, a:b], fps) for p, a, b in runs]
         n = ground_tilt(np.concatenate(contacts)) if contacts else None
         if n is not None:
-            world = world @ _rotation_between(n, np.array([0.0, 0.0, 1.0])).T
+            world = world @ min_rotation(n[None], np.array([[0.0, 0.0, 1.0]]))[0].T
             tilt = float(np.degrees(np.arccos(np.clip(n[2], -1, 1))))
     height = estimate_height_m(world[main][present[main]])
 
