@@ -178,10 +178,10 @@ def test_registry_lists_both_builtins_with_their_facts():
                                                                  "pose3d-27f-causal-mocap-coco.pt")
     assert (causal.receptive_field, causal.arch.channels, causal.arch.causal) == (27, 256, True)
     assert (causal.layout_in, causal.layout_out) == ("coco17", "h36m17")
-    assert causal.size == causal.path.stat().st_size == 2288323
-    assert causal.sha256 == hashlib.sha256(causal.path.read_bytes()).hexdigest() == (
-        "6ff2c2f0f6f18fcc65fa329e5e753db338377ab8703db4348b421ab6944de96f")
-    assert [(r.mpjpe_mm, r.p_mpjpe_mm) for r in causal.reported_error] == [(65.5, 51.1), (63.1, 49.5)]
+    # the description's facts are the file's (no literal pins: a retrained model changes them)
+    assert causal.size == causal.path.stat().st_size
+    assert causal.sha256 == hashlib.sha256(causal.path.read_bytes()).hexdigest()
+    assert causal.reported_error and all(0 < r.p_mpjpe_mm < r.mpjpe_mm for r in causal.reported_error)
     assert reg.builtin.arch.causal is False
     assert reg.builtin_for(causal=True) is causal and reg.builtin_for(causal=False) is reg.builtin
     # Trained on projected motion capture with a detector-like noise model, not clean 2D.
