@@ -11,6 +11,17 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("POSE3D_SHARED", REPO.parent / "shared"))
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``-n N``) every worker gets one thread for OpenMP and torch: N workers
+    each spinning a thread per core would fight over the cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[name] = "1"
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config, items):
     """Every test that uses ``shared_dir`` carries the ``needs_shared`` marker."""
     for item in items:

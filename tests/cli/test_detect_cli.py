@@ -67,6 +67,7 @@ def test_detect_each_container(clips, tmp_path, kind):
     assert tr.source == str(clips[kind])
 
 
+@pytest.mark.slow
 def test_detect_writes_both_files_and_respects_overwrite(clips, tmp_path, capsys):
     out, custom = tmp_path / "k.npz", tmp_path / "data_2d_custom_man.npz"
     args = ["detect", str(clips["mp4"]), "--out", str(out), "--custom-npz", str(custom), "--start", "0.4",

@@ -136,6 +136,7 @@ def test_resume_matches_uninterrupted_run(mocap_files, tmp_path):
     assert a["sampler"] == b["sampler"]
 
 
+@pytest.mark.slow
 def test_semi_supervised_uses_back_projection_after_warmup(mocap_files, tmp_path):
     config = TrainConfig(epochs=2, semi_supervised=True, warmup=1, **TINY)
     data = _data(mocap_files, config, train=("S1",), unlabelled=("S5", "S6", "S7", "S8"), downsample=4)
