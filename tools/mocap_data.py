@@ -48,6 +48,9 @@ ARCHIVES: dict[str, tuple[list[str], str]] = {
     SOURCES["deepmimic"].archive: (["pip", "--only-binary", ":all:", "--platform",
                                     "manylinux2014_x86_64", "--python-version", "3.11",
                                     "pybullet==3.2.7"], SOURCES["deepmimic"].archive_sha256),
+    # not motion capture: the calibrated 4-camera demo clip of benchmarks/multiview.py
+    "pose2sim-0.10.49-py3-none-any.whl": (["pip", "pose2sim==0.10.49"],
+                                          "403e0dc4065898ba6a595e72a8970950310979253d60e24c2e00b16b36bf21e1"),
 }
 # Which archives each source's members come from.
 SOURCE_ARCHIVES = {
