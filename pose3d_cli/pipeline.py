@@ -236,27 +236,37 @@ def check_number(name: str, value: float | None, *, positive: bool = False, mini
 
 
 def frame_range(num_frames: int, fps: float, *, start: float | None = None, end: float | None = None,
-                limit: int | None = None, source: str = "") -> tuple[int, int]:
-    """``[first, stop)`` frame indices for ``start``/``end`` in seconds or a ``limit`` of frames
-    (counted from ``start``). Raises :class:`InputError` for an empty or out-of-clip range."""
+                limit: int | None = None, source: str = "", start_frame: int | None = None,
+                end_frame: int | None = None) -> tuple[int, int]:
+    """``[first, stop)`` frame indices for ``start``/``end`` in seconds (or ``start_frame``/
+    ``end_frame`` in frames, end excluded) or a ``limit`` of frames (counted from the start).
+    Raises :class:`InputError` for an empty or out-of-clip range."""
+    frames = start_frame is not None or end_frame is not None
+    if frames and (start is not None or end is not None):
+        raise InputError("give --start/--end (seconds) or --start-frame/--end-frame (frames), not both")
+    unit = "-frame" if frames else ""
     check_number("start", start, minimum=0.0)
     check_number("end", end)
-    first = round((start or 0.0) * fps)
+    if start_frame is not None and start_frame < 0:
+        raise InputError(f"--start-frame {start_frame}: give a frame number >= 0")
+    first = (start_frame or 0) if frames else round((start or 0.0) * fps)
+    given_end = end_frame if frames else (None if end is None else round(end * fps))
     stop = num_frames
-    if end is not None:
+    if given_end is not None:
         if limit is not None:
-            raise InputError("give either --end or --limit, not both")
-        stop = min(num_frames, round(end * fps))
+            raise InputError(f"give either --end{unit} or --limit, not both")
+        stop = min(num_frames, given_end)
     if limit is not None:
         if limit < 1:
             raise InputError(f"--limit {limit}: give a positive number of frames")
         stop = min(num_frames, first + int(limit))
+    shown_start, shown_end = (start_frame, end_frame) if frames else (start, end)
     if first >= num_frames:
-        raise InputError(f"{source}: --start {start} s is past the end of the clip "
-                         f"({num_frames} frames, {num_frames / fps:.2f} s)")
+        raise InputError(f"{source}: --start{unit} {shown_start}{'' if frames else ' s'} is past the end of the "
+                         f"clip ({num_frames} frames, {num_frames / fps:.2f} s)")
     if stop <= first:
-        raise InputError(f"{source}: the range --start {start} --end {end} holds no frames; "
-                         "give an --end after --start")
+        raise InputError(f"{source}: the range --start{unit} {shown_start} --end{unit} {shown_end} holds no "
+                         f"frames; give an --end{unit} after --start{unit}")
     return first, stop
 
 

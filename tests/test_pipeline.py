@@ -139,6 +139,18 @@ def test_frame_range():
         frame_range(100, 25.0, start=2.0, end=1.0)
     with pytest.raises(InputError, match="either --end or --limit"):
         frame_range(100, 25.0, end=1.0, limit=3)
+    # the same range in frame numbers (what detect's --start/--end meant in earlier versions)
+    assert frame_range(100, 25.0, start_frame=25, end_frame=50) == (25, 50)
+    assert frame_range(100, 25.0, start_frame=25, limit=10) == (25, 35)
+    assert frame_range(100, 25.0, end_frame=500) == (0, 100)
+    with pytest.raises(InputError, match="not both"):
+        frame_range(100, 25.0, start=1.0, end_frame=50)
+    with pytest.raises(InputError, match="--start-frame 100 is past the end"):
+        frame_range(100, 25.0, start_frame=100)
+    with pytest.raises(InputError, match="--start-frame 50 --end-frame 40 holds no frames"):
+        frame_range(100, 25.0, start_frame=50, end_frame=40)
+    with pytest.raises(InputError, match=">= 0"):
+        frame_range(100, 25.0, start_frame=-1)
 
 
 @pytest.mark.slow

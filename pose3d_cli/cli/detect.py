@@ -69,34 +69,14 @@ def detect_range(args: argparse.Namespace, num_frames: int, fps: float) -> tuple
     """``[first, stop)`` frames from ``--start/--end`` (seconds, as in every subcommand) or
     ``--start-frame/--end-frame`` (frames). Earlier versions of detect read ``--start/--end`` as frame
     numbers: a whole-number value gets a one-line notice on stderr saying how to keep that meaning."""
-    from pose3d_cli.errors import InputError
     from pose3d_cli.pipeline import frame_range
 
     frames_given = args.start_frame is not None or args.end_frame is not None
-    if frames_given and (args.start is not None or args.end is not None):
-        raise InputError("give --start/--end (seconds) or --start-frame/--end-frame (frames), not both")
-    if not frames_given:
-        if not args.quiet and (_whole(args.start) or _whole(args.end)):
-            sys.stderr.write("pose3d detect: note: --start/--end are seconds, as in every subcommand (earlier "
-                             "versions of detect read them as frame numbers); for frames use --start-frame/--end-frame\n")
-        return frame_range(num_frames, fps, start=args.start, end=args.end, limit=args.limit,
-                           source=args.video)
-    first = 0 if args.start_frame is None else args.start_frame
-    if first < 0:
-        raise InputError(f"--start-frame {first}: give a frame number >= 0")
-    if args.end_frame is not None and args.limit is not None:
-        raise InputError("give either --end-frame or --limit, not both")
-    if first >= num_frames:
-        raise InputError(f"{args.video}: --start-frame {first} is past the end of the clip ({num_frames} frames)")
-    stop = num_frames if args.end_frame is None else min(num_frames, args.end_frame)
-    if args.limit is not None:
-        if args.limit < 1:
-            raise InputError(f"--limit {args.limit}: give a positive number of frames")
-        stop = min(num_frames, first + args.limit)
-    if stop <= first:
-        raise InputError(f"{args.video}: the range --start-frame {first} --end-frame {args.end_frame} holds no "
-                         "frames; give an --end-frame after --start-frame")
-    return first, stop
+    if not frames_given and not args.quiet and (_whole(args.start) or _whole(args.end)):
+        sys.stderr.write("pose3d detect: note: --start/--end are seconds, as in every subcommand (earlier "
+                         "versions of detect read them as frame numbers); for frames use --start-frame/--end-frame\n")
+    return frame_range(num_frames, fps, start=args.start, end=args.end, limit=args.limit, source=args.video,
+                       start_frame=args.start_frame, end_frame=args.end_frame)
 
 
 def run(args: argparse.Namespace) -> int:
