@@ -233,9 +233,12 @@ def test_worker_killed_mid_clip_is_retried(netns, tmp_path, tiny_ckpt):
             time.sleep(0.05)
         assert victim is not None, f"the render never started: {proc.communicate()[1][-3000:]}"
         # The writer is the Ray worker (its process title names the actor and method).
+        nice = netns.run("bash", "-c", f"cut -d' ' -f19 /proc/{victim}/stat")
         killed = netns.run("bash", "-c", f"tr '\\0' ' ' < /proc/{victim}/cmdline; kill -KILL {victim}")
         assert killed.returncode == 0, killed.stderr
         assert killed.stdout.startswith("ray::ClipWorker.process")
+        # the worker runs at the batch's own priority, not Ray's default niceness of 15
+        assert int(nice.stdout) == os.nice(0), nice.stdout
         # In between: the clip does not pass for done, the render is not at its final name.
         assert not is_done(marker, paths) and not paths["mp4"].exists()
         _, stderr = proc.communicate(timeout=240)
