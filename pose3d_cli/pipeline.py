@@ -482,8 +482,7 @@ def infer_video(
 def main_foot_sliding(seq: PoseSequence) -> float | None:
     """The main person's foot sliding (m/s) over their longest present run of at least a
     second (:func:`~pose3d_cli.geometry.world.foot_sliding`); None for other layouts or shorter runs."""
-    from pose3d_cli.geometry.world import foot_sliding
-    from pose3d_cli.lifting.sequence import present_runs
+    from pose3d_cli.geometry.world import foot_sliding, present_runs
 
     if seq.layout != "h36m17":
         return None

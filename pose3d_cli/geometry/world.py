@@ -201,13 +201,16 @@ class WorldPoses:
     moving: bool
 
 
+def _ground_height(poses: np.ndarray, person_height_m: float) -> float:
+    """Ground height under ``(N, 17, 3)`` world poses (see the module docstring)."""
+    low_ankle = np.nanmin(poses[:, list(_FEET), 2], axis=1)
+    return float(np.percentile(low_ankle, GROUND_PERCENTILE) - ANKLE_HEIGHT_FRACTION * person_height_m)
+
+
 def _grounded(world: np.ndarray) -> np.ndarray:
     """World poses shifted so the ground found from the feet (module docstring) is z = 0."""
-    height = estimate_height_m(world)
-    low_ankle = world[:, list(_FEET), 2].min(axis=1)
-    ground = np.percentile(low_ankle, GROUND_PERCENTILE) - ANKLE_HEIGHT_FRACTION * height
     out = world.copy()
-    out[..., 2] -= ground
+    out[..., 2] -= _ground_height(world, estimate_height_m(world))
     return out
 
 
@@ -310,7 +313,8 @@ class PeopleWorld:
     tilt_deg: float
 
 
-def _runs(present: np.ndarray) -> list[tuple[int, int]]:
+def present_runs(present: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each run of True in a ``(T,)`` bool array, in order."""
     p = np.concatenate([[False], np.asarray(present, bool), [False]])
     edges = np.flatnonzero(p[1:] != p[:-1])
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
@@ -362,7 +366,7 @@ def world_people(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None, pr
     world = np.asarray(camera_to_world_wild(np.nan_to_num(placed * scale)), np.float64)
     world[~present] = np.nan
     tilt = 0.0
-    runs = [(p, a, b) for p in range(n_people) for a, b in _runs(present[p]) if b - a >= 2]
+    runs = [(p, a, b) for p in range(n_people) for a, b in present_runs(present[p]) if b - a >= 2]
     if moving:
         # Contacts are found on feet planted on a first, unlevelled ground.
         contacts = [ground_contacts(plant_feet(_grounded(world[p, a:b]), fps) if plant
@@ -373,13 +377,8 @@ def world_people(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None, pr
             tilt = float(np.degrees(np.arccos(np.clip(n[2], -1, 1))))
     height = estimate_height_m(world[main][present[main]])
 
-    def ground_of(poses: np.ndarray, person_height_m: float) -> float:
-        """Ground height under ``(N, 17, 3)`` world poses (see the module docstring)."""
-        low_ankle = np.nanmin(poses[:, list(_FEET), 2], axis=1)
-        return float(np.percentile(low_ankle, GROUND_PERCENTILE) - ANKLE_HEIGHT_FRACTION * person_height_m)
-
     if moving:
-        world[..., 2] -= ground_of(world[present], height)
+        world[..., 2] -= _ground_height(world[present], height)
         if plant:
             for p, a, b in runs:
                 world[p, a:b] = plant_feet(world[p, a:b], fps)
@@ -390,7 +389,7 @@ def world_people(pose_cam_m: np.ndarray, trajectory_cam_m: np.ndarray | None, pr
         for p in range(n_people):
             if present[p].any():
                 own = world[p][present[p]]
-                world[p, ..., 2] -= ground_of(own, estimate_height_m(own))
+                world[p, ..., 2] -= _ground_height(own, estimate_height_m(own))
         traj = None
     return PeopleWorld(poses_world_m=world.astype(np.float32),
                        trajectory_world_m=None if traj is None else traj.astype(np.float32),

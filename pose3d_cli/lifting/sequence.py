@@ -28,7 +28,7 @@ from pose3d_cli.geometry.camera import (
     camera_to_world_wild,
     normalize_screen_coordinates,
 )
-from pose3d_cli.geometry.world import world_people
+from pose3d_cli.geometry.world import present_runs, world_people
 from pose3d_cli.io.keypoint_file import KeypointTrack, PeopleTracks
 from pose3d_cli.io.pose_file import PoseSequence
 from pose3d_cli.keypoints.cleaning import clean_track
@@ -92,13 +92,6 @@ def resample_times(num_frames: int, src_fps: float, dst_fps: float) -> tuple[np.
     m = int(np.ceil((num_frames - 1) * dst_fps / src_fps - 1e-6)) + 1
     t_dst = np.minimum(np.arange(m) / float(dst_fps), t_src[-1])
     return t_src, t_dst
-
-
-def present_runs(present: np.ndarray) -> list[tuple[int, int]]:
-    """``[start, stop)`` of each run of True in a ``(T,)`` bool array, in order."""
-    p = np.concatenate([[False], np.asarray(present, bool), [False]])
-    edges = np.flatnonzero(p[1:] != p[:-1])
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
 def needs_resampling(fps: float, options: LiftOptions) -> bool:

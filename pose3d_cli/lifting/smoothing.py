@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pose3d_cli.errors import InputError
+from pose3d_cli.geometry.world import present_runs
 from pose3d_cli.io.pose_file import PoseSequence
 
 SMOOTH_METHODS = ("butterworth", "one-euro")
@@ -137,12 +138,6 @@ def parse_smooth(value: str | None) -> SmoothOptions | None:
     return SmoothOptions(method=name, **kw)
 
 
-def _runs(finite: np.ndarray) -> list[tuple[int, int]]:
-    p = np.concatenate([[False], finite, [False]])
-    edges = np.flatnonzero(p[1:] != p[:-1])
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
-
-
 def butterworth_filtfilt(x: np.ndarray, fps: float, cutoff_hz: float, order: int = DEFAULT_ORDER) -> np.ndarray:
     """Zero-phase Butterworth low-pass along axis 0 of finite ``x (T, ...)`` sampled at ``fps``.
 
@@ -206,7 +201,7 @@ def smooth_array(poses: np.ndarray, fps: float, options: SmoothOptions) -> np.nd
         raise InputError(f"smoothing needs a positive frame rate, got {fps}")
     out = np.array(arr, np.float64, copy=True)
     finite = np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1)
-    for a, b in _runs(finite):
+    for a, b in present_runs(finite):
         if options.method == "butterworth":
             out[a:b] = butterworth_filtfilt(out[a:b], fps, options.cutoff_hz, options.order)
         else:

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from pose3d_cli.lifting.sequence import interp_time, present_runs, resample_times
+from pose3d_cli.geometry.world import present_runs
+from pose3d_cli.lifting.sequence import interp_time, resample_times
 
 
 def test_resampling_to_50_fps_and_back_round_trips():
@@ -56,7 +57,11 @@ def test_every_person_lifted_over_their_own_runs(tiny_ckpt):
     np.testing.assert_allclose(seq.people_poses_3d_camera[1, 45:], alone, atol=1e-5)
     # World frame: each person stands on the ground z = 0 (no trajectory model: each on their own):
     # the lower ankle's low percentile sits an ankle's height above it.
-    from pose3d_cli.geometry.world import ANKLE_HEIGHT_FRACTION, GROUND_PERCENTILE, estimate_height_m
+    from pose3d_cli.geometry.world import (
+        ANKLE_HEIGHT_FRACTION,
+        GROUND_PERCENTILE,
+        estimate_height_m,
+    )
 
     assert seq.people_trajectory_world is None
     for p in range(2):
